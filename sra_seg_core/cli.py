@@ -1,0 +1,56 @@
+"""``sra-seg`` command line. Each sub-command is a module ``sra_seg_core/commands/<name>.py`` with a
+``register(subparsers)`` function that adds its parser and sets ``func``; modules are found by listing the package. heavy imports (torch) happen inside the command, so ``sra-seg convert`` starts fast.
+
+User errors (:class:`~sra_seg_core.errors.SraSegError` and file-system errors) become one ``error: …`` line on stderr
+and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from sra_seg_core import __version__, commands
+from sra_seg_core.errors import SraSegError
+
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sra-seg",
+        description="SRA-Seg: semi-supervised medical image segmentation with synthetic images.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{commands.__name__}.{info.name}").register(sub)
+    return parser
+
+
+def error_line(exc: BaseException) -> str:
+    """One line that names the file and the problem."""
+    if isinstance(exc, SraSegError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    return str(exc) or type(exc).__name__
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (SraSegError, OSError) as exc:
+        print(f"error: {error_line(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
