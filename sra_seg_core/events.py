@@ -1,0 +1,144 @@
+"""The engine's one progress type: an :class:`Event`, serialised as one JSON line.
+
+The trainer emits events; the CLI writes them to ``--events FILE`` (``-`` for stdout), the app's training panel reads
+them from the training process's stdout and plots them, and tests assert on them. Nothing parses printed text.
+
+Kinds: ``stage`` (a stage starts), ``progress`` (losses, learning rate, throughput, ETA, device memory),
+``validation`` (per-class Dice), ``checkpoint`` (a file was written), ``warning``, ``done`` (status ``finished`` or
+``stopped``) and ``error`` (a readable message and what to do).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO
+
+KINDS = ("stage", "progress", "validation", "checkpoint", "warning", "done", "error")
+
+
+@dataclass
+class Event:
+    event: str                              # one of KINDS
+    stage: str = ""                         # "pretrain" | "selftrain" | "" (set-up)
+    iteration: int = 0                      # iterations completed in this stage
+    time: float = field(default_factory=time.time)  # unix seconds
+    total: int | None = None                # iterations in this stage
+    losses: dict[str, float] | None = None  # progress: sup, unsup, sa, total, …
+    lr: float | None = None
+    throughput: float | None = None         # iterations / s (recent)
+    eta_s: float | None = None              # seconds left in the whole run
+    memory_mb: float | None = None          # peak device memory (CUDA) or process RSS (CPU)
+    dice: dict[str, float] | None = None    # validation: per-class Dice, keyed by class name
+    mean_dice: float | None = None
+    best_dice: float | None = None
+    path: str | None = None                 # checkpoint / output file
+    status: str | None = None               # done: finished | stopped
+    message: str | None = None              # warning / error text, or a stage description
+    extra: dict | None = None               # anything else worth keeping (device, encoder status, …)
+
+    def __post_init__(self) -> None:
+        if self.event not in KINDS:
+            raise ValueError(f"unknown event kind {self.event!r}")
+
+    def to_json(self) -> str:
+        data = {k: v for k, v in asdict(self).items() if v is not None}
+        return json.dumps(_finite(data), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, line: str) -> Event:
+        data = json.loads(line)
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+def _finite(value):
+    """JSON has no NaN/Inf: write them as null so every reader can parse the stream."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+EventSink = Callable[[Event], None]
+
+
+class JsonLinesSink:
+    """Writes each event as a line to a file (appending) or a stream, flushed at once so readers see it live."""
+
+    def __init__(self, target: str | Path | IO[str]):
+        if target == "-":
+            self._stream, self._owned = sys.stdout, False
+        elif isinstance(target, (str, Path)):
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            self._stream, self._owned = open(target, "a", encoding="utf-8"), True
+        else:
+            self._stream, self._owned = target, False
+
+    def __call__(self, event: Event) -> None:
+        self._stream.write(event.to_json() + "\n")
+        self._stream.flush()
+
+    def close(self) -> None:
+        if self._owned:
+            self._stream.close()
+
+
+def fan_out(*sinks: EventSink | None) -> EventSink:
+    live = [s for s in sinks if s is not None]
+
+    def emit(event: Event) -> None:
+        for sink in live:
+            sink(event)
+
+    return emit
+
+
+def read_events(lines: Iterable[str]) -> list[Event]:
+    """Parse a stream of JSON lines, skipping blank or torn lines (a killed writer may leave half a line)."""
+    events = []
+    for line in lines:
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            events.append(Event.from_json(line))
+        except (ValueError, TypeError):
+            continue
+    return events
+
+
+def format_event(event: Event) -> str:
+    """One human-readable line for a terminal or the app's log view."""
+    where = f"[{event.stage} {event.iteration}/{event.total}]" if event.stage and event.total else (
+        f"[{event.stage}]" if event.stage else "")
+    if event.event == "progress":
+        losses = " ".join(f"{k}={v:.4f}" for k, v in (event.losses or {}).items())
+        rate = f" {event.throughput:.2f} it/s" if event.throughput else ""
+        eta = f" eta {_duration(event.eta_s)}" if event.eta_s is not None else ""
+        return f"{where} {losses}{rate}{eta}"
+    if event.event == "validation":
+        per = " ".join(f"{k}={v:.3f}" for k, v in (event.dice or {}).items())
+        return f"{where} validation Dice {event.mean_dice:.4f} ({per}) best {event.best_dice:.4f}"
+    if event.event == "checkpoint":
+        return f"{where} saved {event.message or 'checkpoint'}: {event.path}"
+    if event.event == "done":
+        return f"done: {event.message or event.status}"
+    text = event.message or ""
+    prefix = {"warning": "warning: ", "error": "error: "}.get(event.event, "")
+    return f"{where} {prefix}{text}".strip()
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
