@@ -67,6 +67,7 @@ class AlignmentConfig:
     enabled: bool = True                # --no-sa turns the SA term off (sra-seg only)
     weight: float = 0.1                 # lambda_SA
     encoder: str = "vit_small_patch14_dinov2"
+    encoder_depth: int | None = None    # fewer ViT blocks: tests and smoke runs with an untrained encoder only
     weights_file: str | None = None     # --dinov2-weights: official .pth or timm .safetensors
     download: bool = True               # try timm's pretrained download when no file is given
     allow_untrained: bool = False       # --allow-untrained-encoder (tests, demo): loudly flagged
@@ -223,7 +224,7 @@ PRESETS: dict[str, dict] = {
              "model": {"channels": (4, 8, 16, 32, 64)},
              "train": {"pretrain_iters": 4, "selftrain_iters": 4, "batch_size": 4, "validate_every": 2,
                        "log_every": 1, "checkpoint_every": 2},
-             "alignment": {"projector_hidden": 32, "batch_size": 8}},
+             "alignment": {"projector_hidden": 32, "batch_size": 8, "encoder_depth": 2}},
 }
 
 

@@ -1,7 +1,8 @@
 """``sra-seg evaluate``: Dice, Jaccard, HD95 and ASD of predicted label maps against ground truth.
 
 Each mode produces ``(case, ClassMetrics)`` rows; one report prints their summary and writes the CSV. File mode pairs
-prediction and ground-truth files (or folders, by case name).
+prediction and ground-truth files (or folders, by case name); checkpoint mode runs a trained model on a split of a data
+set (the validation/test protocol of the published tables) and scores it.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ def register(subparsers) -> None:
             "scores 0 for every metric."
         ),
     )
-    parser.add_argument("--pred", required=True, type=Path, metavar="P",
+    parser.add_argument("--pred", type=Path, metavar="P",
                         help="prediction label file, or folder of them")
-    parser.add_argument("--gt", required=True, type=Path, metavar="G",
+    parser.add_argument("--gt", type=Path, metavar="G",
                         help="ground-truth label file, or folder (files are paired by case name: identical names, "
                              "or equal after dropping _gt, _pred, _seg, _label…)")
     parser.add_argument("--labels", metavar="L1,L2,…",
@@ -35,6 +36,14 @@ def register(subparsers) -> None:
     parser.add_argument("--binarize", action="store_true",
                         help="read binary masks stored as 0/255 (or 0/1), such as FIVES' vessel masks, as class 1")
     parser.add_argument("--csv", type=Path, metavar="OUT", help="write one line per case and class to this CSV file")
+    model = parser.add_argument_group("checkpoint mode (instead of --pred/--gt)")
+    model.add_argument("--checkpoint", type=Path, metavar="CKPT", help="a run's best.pt")
+    model.add_argument("--data", type=Path, metavar="DIR", help="the data set (ACDC, FIVES or image/label folder)")
+    model.add_argument("--split", choices=("train", "val", "test"), default="test",
+                       help="which split to score, as the run split it (default: test)")
+    model.add_argument("--predictions", type=Path, metavar="DIR", help="also write the predicted label maps here")
+    model.add_argument("--tta", action="store_true", help="average the identity and two flips")
+    model.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:K")
     parser.set_defaults(func=run)
 
 
@@ -48,9 +57,50 @@ def run(args: argparse.Namespace) -> int:
     if names is not None and len(names) != len(labels):
         raise ConfigError(f"--label-names gives {len(names)} names for {len(labels)} labels ({args.labels})")
 
+    if args.checkpoint is not None:
+        if args.pred is not None or args.gt is not None:
+            raise ConfigError("use either --pred/--gt (files) or --checkpoint/--data (a model), not both")
+        if args.data is None:
+            raise ConfigError("--checkpoint needs --data DIR: the data set whose split to score")
+        labels, rows, names = _score_checkpoint(args, labels)
+        _report(rows, dict(zip(labels, names)), args.csv)
+        return 0
+    if args.pred is None or args.gt is None:
+        raise ConfigError("give --pred and --gt (label files or folders), or --checkpoint and --data")
     labels, rows = _score_files(args.pred, args.gt, labels, binarize=args.binarize)
     _report(rows, dict(zip(labels, names)) if names else None, args.csv)
     return 0
+
+
+def _score_checkpoint(args: argparse.Namespace, labels: list[int] | None):
+    """Run the checkpoint on every case of the split (whole volumes, as in the reference test script) and score it.
+    The split is made as the run made it: the run's data layout and split seed are stored in the checkpoint."""
+    from sra_seg_core import datasets as ds
+    from sra_seg_core.commands.predict import predict_image
+    from sra_seg_core.inference import load_checkpoint
+    from sra_seg_core.io import write_image
+    from sra_seg_core.metrics import case_metrics
+
+    loaded = load_checkpoint(args.checkpoint, args.device)
+    data_config = loaded.config.get("data", {})
+    dataset = ds.discover(args.data, data_config.get("layout", "auto"), num_classes=loaded.num_classes)
+    cases = ds.split_cases(dataset, seed=data_config.get("split_seed", 1337))[args.split]
+    if not cases:
+        raise InputError(f"the {args.split} split of this data set is empty", args.data)
+    labels = labels or list(range(1, loaded.num_classes))
+    rows = []
+    for case in cases:
+        image, truth = ds.load_volume(case, num_classes=dataset.num_classes, grey=dataset.grey,
+                                      binarize=dataset.binarize_labels)
+        if truth is None:
+            raise InputError(f"case {case.case_id} has no ground truth to score against", case.image)
+        pred = predict_image(loaded, image, tta=args.tta)
+        if args.predictions is not None:
+            write_image(image.with_array(pred, label=True), args.predictions / f"{case.case_id}.nii.gz")
+        rows += [(case.case_id, m) for m in case_metrics(pred, truth.array, labels, truth.spacing_zyx)]
+        print(f"scored {case.case_id}", file=sys.stderr)
+    names = [loaded.class_names[k] if k < len(loaded.class_names) else str(k) for k in labels]
+    return labels, rows, names
 
 
 def _parse_list(option: str, text: str | None, kind: type) -> list | None:

@@ -38,3 +38,10 @@ def test_importing_every_engine_module_loads_no_qt():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_import_linter_contract_holds():
+    """The same rule as a declared contract (pyproject.toml [tool.importlinter]), as napari enforces its layers."""
+    lint = Path(sys.executable).with_name("lint-imports")
+    out = subprocess.run([str(lint)], capture_output=True, text=True, cwd=CORE.parent)
+    assert out.returncode == 0, out.stdout + out.stderr

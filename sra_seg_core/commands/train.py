@@ -1,0 +1,111 @@
+"""``sra-seg train``: train any method through the one trainer, headless; the app runs this same command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from sra_seg_core.config import METHODS, PRESETS
+from sra_seg_core.errors import ConfigError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a segmentation model (SRA-Seg, BCP, mean teacher or supervised)",
+                       description="Train a model. Settings resolve in this order: defaults (the paper's ACDC "
+                                   "schedule) < --preset < --config < options < --set.")
+    p.add_argument("--method", choices=METHODS, help="default: sra-seg")
+    p.add_argument("--data", metavar="DIR", help="labelled real data: ACDC, FIVES or image/label folder")
+    p.add_argument("--synthetic", metavar="DIR", help="folder of synthetic images (the unlabelled stream)")
+    p.add_argument("--labeled-fraction", type=float, metavar="F", help="fraction of training patients labelled "
+                   "(default 0.1)")
+    p.add_argument("--pretrain-iters", type=int, metavar="N")
+    p.add_argument("--selftrain-iters", type=int, metavar="N")
+    p.add_argument("--batch-size", type=int, metavar="N", help="half labelled, half unlabelled (default 24)")
+    p.add_argument("--image-size", type=int, metavar="N", help="training slice size (default 256)")
+    p.add_argument("--device", metavar="DEV", help="auto | cpu | cuda | cuda:K")
+    p.add_argument("--validate-every", type=int, metavar="N")
+    p.add_argument("--no-sa", action="store_true", help="SRA-Seg without the similarity-alignment term")
+    p.add_argument("--hard-blend", action="store_true", help="unsmoothed box instead of soft edge blending")
+    p.add_argument("--dinov2-weights", metavar="FILE", help="DINOv2 weights: official .pth or timm .safetensors")
+    p.add_argument("--allow-untrained-encoder", action="store_true",
+                   help="run SA with a random encoder when no weights exist (tests, demo; flagged everywhere)")
+    p.add_argument("--config", metavar="FILE", help="YAML, TOML or JSON config")
+    p.add_argument("--preset", choices=sorted(PRESETS), help="acdc, fives (paper schedules), demo, tiny")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any config field, "
+                   "e.g. --set blend.sigma=2 (repeatable)")
+    p.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/<method>-<time>)")
+    p.add_argument("--events", metavar="FILE", help="also write JSON-line events here ('-' = stdout)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run (iteration counts may grow)")
+    p.add_argument("--quiet", action="store_true", help="no human-readable progress on stderr")
+    p.set_defaults(func=run)
+
+
+def resolve_config(args: argparse.Namespace):
+    """The run's config from presets, files, options and --set, in that order (see the parser description)."""
+    from sra_seg_core.config import RunConfig, load_config_file, preset
+
+    if args.resume:
+        saved = Path(args.resume) / "config.yaml"
+        if not saved.exists():
+            raise ConfigError(f"cannot resume: {saved} not found (is {args.resume} a run folder?)")
+        config = load_config_file(saved)
+    else:
+        config = preset(args.preset) if args.preset else RunConfig()
+        if args.config:
+            config = load_config_file(args.config, base=config)
+    options = {
+        "train.method": args.method, "data.root": args.data, "data.synthetic": args.synthetic,
+        "data.labeled_fraction": args.labeled_fraction, "train.pretrain_iters": args.pretrain_iters,
+        "train.selftrain_iters": args.selftrain_iters, "train.batch_size": args.batch_size,
+        "data.image_size": args.image_size, "train.device": args.device,
+        "train.validate_every": args.validate_every, "alignment.weights_file": args.dinov2_weights,
+    }
+    if args.resume:
+        changed = [k for k, v in options.items()
+                   if v is not None and k not in ("train.pretrain_iters", "train.selftrain_iters", "train.device")]
+        if changed or args.set or args.no_sa or args.hard_blend:
+            raise ConfigError("--resume continues a run with its saved config; only --pretrain-iters, "
+                              "--selftrain-iters, --device and --events may change")
+    for key, value in options.items():
+        if value is not None:
+            config.set(key, value, source="option")
+    if args.no_sa:
+        config.alignment.enabled = False
+    if args.hard_blend:
+        config.blend.hard = True
+    if args.allow_untrained_encoder:
+        config.alignment.allow_untrained = True
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set expects KEY=VALUE, got '{item}'")
+        config.set(key.strip(), value.strip())
+    for key in ("root", "synthetic"):
+        value = getattr(config.data, key)
+        if value:
+            setattr(config.data, key, str(Path(value).expanduser().resolve()))
+    return config.validate()
+
+
+def run(args: argparse.Namespace) -> int:
+    from sra_seg_core.events import JsonLinesSink, fan_out, format_event
+    from sra_seg_core.trainer import Trainer
+
+    config = resolve_config(args)
+    run_dir = Path(args.resume or args.out or Path("runs") / f"{config.train.method}-{time.strftime('%Y%m%d-%H%M%S')}")
+    run_dir = run_dir.expanduser().resolve()
+    sink = JsonLinesSink(args.events) if args.events else None
+    human = None
+    if not args.quiet:
+        def human(event):
+            print(format_event(event), file=sys.stderr, flush=True)
+    try:
+        result = Trainer(config, run_dir, emit=fan_out(sink, human)).run(resume=bool(args.resume))
+    finally:
+        if sink:
+            sink.close()
+    if not args.quiet:
+        print(f"run folder: {run_dir}", file=sys.stderr)
+    return 0 if result.status in ("finished", "stopped") else 1

@@ -1,0 +1,117 @@
+"""Running a trained model on whole volumes, as the reference evaluation does.
+
+Each slice is min-max normalised with its volume, resized to the training size (bilinear), predicted, and the class map
+resized back to the slice's own size with nearest neighbour. Slices go through the network in batches, on the device.
+Checkpoints hold only tensors and plain values and are loaded with ``torch.load(weights_only=True)``: a checkpoint
+from elsewhere cannot run code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from sra_seg_core.errors import InputError
+from sra_seg_core.model import UNet
+
+
+@dataclass
+class LoadedModel:
+    """A network ready for inference plus what it needs to know about its inputs."""
+
+    model: UNet
+    num_classes: int
+    image_size: int
+    class_names: list[str] = field(default_factory=list)
+    grey: str = "luminance"
+    meta: dict = field(default_factory=dict)   # method, stage, iteration, dice, encoder status, …
+    config: dict = field(default_factory=dict)  # the run's resolved config (data layout, split seed, …)
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` -> the first CUDA device if there is one, else the CPU; ``cuda`` without a GPU is a clear error."""
+    if name in ("auto", "", None):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            from sra_seg_core.errors import ConfigError
+
+            raise ConfigError(f"device '{name}' asked for, but no CUDA GPU is available; use --device cpu or auto")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            from sra_seg_core.errors import ConfigError
+
+            raise ConfigError(f"device '{name}' asked for, but only {torch.cuda.device_count()} GPU(s) exist")
+    return device
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "auto") -> LoadedModel:
+    """Load ``best.pt`` / ``latest.pt`` (or any checkpoint the trainer wrote) for inference."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("checkpoint not found", path)
+    device = resolve_device(device) if isinstance(device, str) else device
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle/zip errors come in many types; all mean "not a usable checkpoint"
+        raise InputError(f"not a readable SRA-Seg checkpoint ({type(exc).__name__}: {str(exc)[:120]})", path) from None
+    if not isinstance(state, dict) or "model" not in state or "model_config" not in state:
+        raise InputError("not an SRA-Seg checkpoint (no model weights / model config inside)", path)
+    mc = state["model_config"]
+    model = UNet(mc["in_channels"], state["num_classes"], tuple(mc["channels"]), tuple(mc["dropout"]))
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise InputError(f"checkpoint weights do not match its model description: {str(exc)[:200]}", path) from None
+    model.to(device).eval()
+    return LoadedModel(model, int(state["num_classes"]), int(state["image_size"]), list(state.get("class_names", [])),
+                       state.get("grey", "luminance"), dict(state.get("meta", {})), dict(state.get("config", {})),
+                       device)
+
+
+@torch.no_grad()
+def predict_probabilities(model: torch.nn.Module, volume: np.ndarray, *, size: int, device: torch.device,
+                          batch_size: int = 16, tta: bool = False, autocast: bool = False) -> torch.Tensor:
+    """Softmax probabilities at the training size: (Z, K, size, size) float32 on ``device``.
+
+    volume: (Z, Y, X) float32, already normalised to [0, 1]. ``tta`` averages the identity and the two flips.
+    """
+    was_training = model.training
+    model.eval()
+    out = []
+    try:
+        for start in range(0, volume.shape[0], batch_size):
+            chunk = torch.from_numpy(np.ascontiguousarray(volume[start:start + batch_size]))[:, None].to(device)
+            x = F.interpolate(chunk, size=(size, size), mode="bilinear", align_corners=False)
+            flips = ((), (-1,), (-2,)) if tta else ((),)
+            probs = 0
+            for dims in flips:
+                xi = x.flip(dims) if dims else x
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                    logits = model(xi)[0]
+                p = logits.float().softmax(dim=1)
+                probs = probs + (p.flip(dims) if dims else p)
+            out.append(probs / len(flips))
+    finally:
+        model.train(was_training)
+    return torch.cat(out)
+
+
+def labels_to_native(probs: torch.Tensor, shape_yx: tuple[int, int]) -> np.ndarray:
+    """Argmax at the training size, then nearest-neighbour back to (Y, X): (Z, Y, X) uint8 (as the reference)."""
+    hard = probs.argmax(dim=1, keepdim=True).float()
+    native = F.interpolate(hard, size=shape_yx, mode="nearest-exact")
+    return native[:, 0].to(torch.uint8).cpu().numpy()
+
+
+def predict_volume(model: torch.nn.Module, volume: np.ndarray, *, size: int, device: torch.device,
+                   batch_size: int = 16, tta: bool = False, autocast: bool = False) -> np.ndarray:
+    """Class map (Z, Y, X) uint8 for a normalised (Z, Y, X) float32 volume."""
+    probs = predict_probabilities(model, volume, size=size, device=device, batch_size=batch_size, tta=tta,
+                                  autocast=autocast)
+    return labels_to_native(probs, volume.shape[1:])
