@@ -567,6 +567,12 @@ class Project:
             case.slice_status = case.slice_status[:z] + SliceStatus.IN_PROGRESS.value + case.slice_status[z + 1 :]
             self.save()
 
+    def pending_strokes(self, case_id: str) -> int:
+        """How many journaled strokes of a case are not in its saved label yet (after a crash: what will be
+        recovered by :meth:`read_label`)."""
+        case = self.case(case_id)
+        return len(self._journal(case_id).strokes(self._label_digest(case)))
+
     def _slice_index(self, case: CaseRecord, z) -> int:
         z = int(z)
         if not 0 <= z < case.shape[0]:

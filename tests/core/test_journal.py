@@ -139,3 +139,21 @@ def test_a_50k_pixel_brush_stroke_is_compact():
     assert 49_000 < disc.size < 51_000
     record = encode_stroke(Stroke(0, disc, np.zeros(disc.size, np.uint8), np.full(disc.size, 2, np.uint8)))
     assert len(record) < 4_000  # raw (index, old, new) would be 6 bytes a pixel: 300 kB
+
+
+def test_pending_strokes_counts_what_a_reopen_will_recover(tmp_path):
+    import numpy as np
+
+    from sra_seg_core.image import Image
+    from sra_seg_core.io import write_image
+    from sra_seg_core.project import Project
+
+    source = write_image(Image(np.zeros((2, 8, 8), np.int16)), tmp_path / "img.nii.gz")
+    with Project.create(tmp_path / "p") as project:
+        case = project.import_image(source)
+        assert project.pending_strokes(case.id) == 0
+        for k in range(3):
+            project.append_stroke(case.id, 0, np.array([k]), np.array([0], np.uint8), np.array([1], np.uint8))
+        assert project.pending_strokes(case.id) == 3
+        project.save_label(case.id, project.read_label(case.id).array)
+        assert project.pending_strokes(case.id) == 0

@@ -1,0 +1,118 @@
+"""Viewer latency measured from the Qt event loop: start-up to a visible window, slice change, brush dab.
+
+Each timing covers the engine work, the signal fan-out and a forced synchronous repaint of the viewer
+(``viewport().repaint()``), i.e. what the user waits for before the new frame is on screen. Runs offscreen.
+
+    python benchmarks/app_latency.py [--repeats 60] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def startup_seconds() -> float:
+    """Interpreter start to the first painted main window, in a fresh process (imports included)."""
+    code = ("import time; t=time.perf_counter(); import os; os.environ['QT_QPA_PLATFORM']='offscreen'\n"
+            "from PySide6.QtWidgets import QApplication; app=QApplication([])\n"
+            "from sra_seg_app.main_window import MainWindow; from sra_seg_app.theme import apply_theme\n"
+            "apply_theme(app); w=MainWindow(); w.show(); app.processEvents(); w.repaint()\n"
+            "import sys; print(time.perf_counter()-t, 'torch' in sys.modules)")
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    total = time.perf_counter() - t0
+    inside, torch_loaded = out.stdout.split()
+    return total, float(inside), torch_loaded == "True"
+
+
+def make_project(folder: Path, shape) -> tuple[str, str]:
+    from sra_seg_core.image import Image
+    from sra_seg_core.io import write_image
+    from sra_seg_core.project import Project
+
+    rng = np.random.default_rng(0)
+    image = Image.from_spacing((rng.random(shape) * 1000).astype(np.int16), (0.8, 0.8, 5.0))
+    source = write_image(image, folder / f"img_{shape[1]}.nii")
+    project = Project.create(folder / f"project_{shape[1]}")
+    case = project.import_image(source)
+    project.close()
+    return str(folder / f"project_{shape[1]}"), case.id
+
+
+def measure(shape, repeats: int) -> dict:
+    from PySide6.QtWidgets import QApplication
+
+    from sra_seg_app.main_window import MainWindow
+    from sra_seg_app.theme import apply_theme
+
+    app = QApplication.instance() or QApplication([])
+    apply_theme(app)
+    with tempfile.TemporaryDirectory() as tmp:
+        path, case = make_project(Path(tmp), shape)
+        window = MainWindow()
+        window.resize(1400, 900)
+        window.show()
+        window.open_project(path)
+        window.session.select_case(case)
+        app.processEvents()
+        canvas, session = window.canvas, window.session
+        canvas.brush_radius = 10
+
+        def frame(action) -> float:
+            t = time.perf_counter()
+            action()
+            canvas.viewport().repaint()
+            return (time.perf_counter() - t) * 1000
+
+        n = session.image.shape[0]
+        slice_ms = [frame(lambda k=k: session.set_slice((k + 1) % n)) for k in range(repeats)]
+        ny, nx = session.image.shape[1:]
+        rng = np.random.default_rng(1)
+
+        def dab():
+            r, c = rng.uniform(20, ny - 20), rng.uniform(20, nx - 20)
+            canvas._stroke = None
+            canvas._dab([(r, c), (r + 3, c + 3)])     # one mouse-move step of a stroke, painted live
+
+        dab_ms = [frame(dab) for _ in range(repeats)]
+        canvas._stroke = None
+        window.session.history.clear()
+        window.close()
+    pct = lambda xs, q: float(np.percentile(xs, q))  # noqa: E731
+    return {"shape": list(shape), "slice_p50_ms": pct(slice_ms, 50), "slice_p95_ms": pct(slice_ms, 95),
+            "dab_p50_ms": pct(dab_ms, 50), "dab_p95_ms": pct(dab_ms, 95)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=60)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    total, inside, torch_loaded = startup_seconds()
+    rows = [measure((20, 512, 512), args.repeats), measure((2, 2048, 2048), args.repeats)]
+    print(f"start-up to painted window: {total:.2f} s (process), {inside:.2f} s after interpreter start; "
+          f"torch imported: {torch_loaded}")
+    print(f"{'slice':>12} {'change p50':>11} {'p95':>8} {'brush p50':>10} {'p95':>8}   (ms)")
+    for r in rows:
+        size = "x".join(map(str, r["shape"][1:]))
+        print(f"{size:>12} {r['slice_p50_ms']:>11.1f} {r['slice_p95_ms']:>8.1f} {r['dab_p50_ms']:>10.1f} "
+              f"{r['dab_p95_ms']:>8.1f}")
+    if args.json:
+        args.json.write_text(json.dumps({"startup_s": total, "startup_inside_s": inside,
+                                         "torch_at_startup": torch_loaded, "rows": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,394 @@
+"""The slice viewer: one pyqtgraph view of the current slice with label overlays and the annotation tools.
+
+Display: the image slice as an ImageItem with window/level; labels as a second ImageItem of uint8 class indices
+through a colour lookup table (Qt draws it as an indexed image: no per-pixel work in Python per redraw); the
+prediction as a third, outline-only by default when both are shown. The items are laid out in millimetres
+(pixel (i, j) covers [i*sx, (i+1)*sx) x [j*sy, (j+1)*sy)), so the aspect ratio follows the voxel spacing.
+
+Mouse: left = the active tool (brush, eraser, fill, polygon) or pan; right-drag = window/level; middle-drag = pan;
+wheel = slice; Ctrl+wheel = zoom. Keyboard shortcuts live in the main window.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QPainterPath, QPen
+from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsPathItem
+
+from sra_seg_core import annotation as ann
+
+TOOLS = ("brush", "eraser", "fill", "polygon", "pan")
+
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
+
+
+def label_lut(colors: dict[int, str], opacity: float) -> np.ndarray:
+    """(256, 4) uint8 RGBA lookup table: class value -> colour; 0 and unknown values are transparent."""
+    lut = np.zeros((256, 4), dtype=np.uint8)
+    alpha = int(round(255 * float(np.clip(opacity, 0, 1))))
+    for value, color in colors.items():
+        c = QColor(color)
+        lut[value] = (c.red(), c.green(), c.blue(), alpha)
+    return lut
+
+
+def outline(labels: np.ndarray) -> np.ndarray:
+    """Keep only the pixels of each region that touch a different value (4-neighbourhood)."""
+    edge = np.zeros(labels.shape, dtype=bool)
+    edge[1:, :] |= labels[1:, :] != labels[:-1, :]
+    edge[:-1, :] |= labels[:-1, :] != labels[1:, :]
+    edge[:, 1:] |= labels[:, 1:] != labels[:, :-1]
+    edge[:, :-1] |= labels[:, :-1] != labels[:, 1:]
+    return np.where(edge, labels, 0).astype(np.uint8)
+
+
+class _ViewBox(pg.ViewBox):
+    """Routes mouse gestures to the canvas instead of pyqtgraph's defaults."""
+
+    def __init__(self, canvas: SliceCanvas):
+        super().__init__(lockAspect=True, invertY=True, enableMenu=False)
+        self.canvas = canvas
+
+    def mouseDragEvent(self, ev, axis=None):
+        button, tool = ev.button(), self.canvas.tool
+        if button == Qt.MouseButton.RightButton:
+            ev.accept()
+            self.canvas._window_drag(ev)
+        elif button == Qt.MouseButton.MiddleButton or (button == Qt.MouseButton.LeftButton and tool == "pan"):
+            self.setMouseMode(pg.ViewBox.PanMode)
+            if button == Qt.MouseButton.MiddleButton:
+                ev._button = Qt.MouseButton.LeftButton  # pyqtgraph pans on the left button only
+                ev._buttons = [Qt.MouseButton.LeftButton]
+            super().mouseDragEvent(ev, axis)
+        elif button == Qt.MouseButton.LeftButton and tool in ("brush", "eraser"):
+            ev.accept()
+            self.canvas._paint_drag(ev)
+        else:
+            ev.ignore()
+
+    def mouseClickEvent(self, ev):
+        if ev.button() == Qt.MouseButton.LeftButton:
+            ev.accept()
+            self.canvas._click(self.mapSceneToView(ev.scenePos()), double=ev.double())
+        elif ev.button() == Qt.MouseButton.RightButton and self.canvas.tool == "polygon":
+            ev.accept()
+            self.canvas.cancel_polygon()
+        else:
+            ev.ignore()
+
+    def wheelEvent(self, ev, axis=None):
+        if ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            super().wheelEvent(ev, axis)
+        else:
+            ev.accept()
+            delta = ev.delta() if hasattr(ev, "delta") else ev.angleDelta().y()
+            self.canvas.wheelSlice.emit(-1 if delta > 0 else 1)
+
+
+class SliceCanvas(pg.GraphicsView):
+    """Shows one slice of a :class:`~sra_seg_app.session.Session` and edits it with the active tool."""
+
+    wheelSlice = Signal(int)                  # +-1 slices
+    cursorMoved = Signal(object)              # dict read-out, or None when the cursor leaves the image
+
+    def __init__(self, session, parent=None, *, editable: bool = True):
+        super().__init__(parent)
+        self.session = session
+        self.editable = editable
+        self.tool = "brush"
+        self.active_class = 1
+        self.brush_radius = 4.0               # pixels
+        self.overwrite = True
+        self.fill_tolerance: float | None = None
+        self.opacity = 0.45
+        self.outline_only = False
+        self.layer = "approved"               # approved | prediction | both
+        self.setBackground("#101317")
+        self.view = _ViewBox(self)
+        self.setCentralItem(self.view)
+        self.image_item = pg.ImageItem(autoDownsample=False)
+        self.label_item = pg.ImageItem()
+        self.pred_item = pg.ImageItem()
+        for z, item in enumerate((self.image_item, self.label_item, self.pred_item)):
+            item.setZValue(z)
+            self.view.addItem(item)
+        self.brush_item = QGraphicsEllipseItem()
+        self.brush_item.setPen(pg.mkPen("#f5f5f5", width=1.2, cosmetic=True))
+        self.brush_item.setZValue(10)
+        self.brush_item.setVisible(False)
+        self.view.addItem(self.brush_item)
+        self.poly_item = QGraphicsPathItem()
+        pen = QPen(QColor("#ffd166"))
+        pen.setCosmetic(True)
+        pen.setWidthF(1.5)
+        self.poly_item.setPen(pen)
+        self.poly_item.setZValue(11)
+        self.view.addItem(self.poly_item)
+        self._polygon: list[tuple[float, float]] = []
+        self._stroke: ann.SliceEdit | None = None
+        self._last_point: tuple[float, float] | None = None
+        self._wl_start = None
+        self._fitted_case = ""
+        self._needs_fit = False
+        self.scene().sigMouseMoved.connect(self._hover)
+        self.setMouseTracking(True)
+        session.caseChanged.connect(self._case_changed)
+        session.sliceChanged.connect(lambda _z: self.refresh())
+        session.labelsChanged.connect(self._labels_changed)
+        session.predictionChanged.connect(lambda case: case == session.case_id and self.refresh_labels())
+        session.windowLevelChanged.connect(self._apply_window)
+
+    # --- display ----------------------------------------------------------------------------------------------------
+    def class_colors(self) -> dict[int, str]:
+        project = self.session.project
+        return {c.value: c.color for c in project.classes} if project else {}
+
+    def _case_changed(self, case_id: str) -> None:
+        self.cancel_polygon()
+        if not case_id:
+            for item in (self.image_item, self.label_item, self.pred_item):
+                item.clear()
+            return
+        self.refresh()
+        if self._fitted_case != case_id:
+            self._fitted_case = case_id
+            self._needs_fit = True
+            self.fit()
+
+    def fit(self) -> None:
+        """Zoom to show the whole slice. While the view is hidden or tiny the fit waits for its first real size."""
+        if self.width() < 50 or self.height() < 50 or not self.isVisible():
+            self._needs_fit = True
+            return
+        self._needs_fit = False
+        # after the event loop has laid the view box out at the widget's new size
+        QTimer.singleShot(0, lambda: self.view.autoRange(padding=0.02))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if getattr(self, "_needs_fit", False):  # Qt resizes the view inside its own constructor
+            self.fit()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if getattr(self, "_needs_fit", False):
+            self.fit()
+
+    def refresh(self) -> None:
+        s = self.session
+        if s.image is None:
+            return
+        sx, sy, _ = s.image.spacing
+        ny, nx = s.image.shape[1:]
+        self.image_item.setImage(s.image.array[s.z], levels=(s.window.low, s.window.high), autoLevels=False)
+        rect = QRectF(0, 0, nx * sx, ny * sy)
+        for item in (self.image_item, self.label_item, self.pred_item):
+            item.setRect(rect)
+        self.refresh_labels()
+
+    def refresh_labels(self) -> None:
+        s = self.session
+        if s.image is None:
+            return
+        lut = label_lut(self.class_colors(), self.opacity)
+        show_approved = self.layer in ("approved", "both")
+        show_pred = self.layer in ("prediction", "both")
+        labels = s.labels() if show_approved else None
+        if labels is not None:
+            data = labels[s.z]
+            self.label_item.setImage(outline(data) if self.outline_only else data, lut=lut, levels=None,
+                                     autoLevels=False)
+        self.label_item.setVisible(labels is not None)
+        pred = s.prediction() if show_pred else None
+        if pred is not None:
+            data = pred[s.z]
+            # Both layers at once: the prediction as an outline over the approved fill, fully opaque.
+            as_outline = self.outline_only or self.layer == "both"
+            pred_lut = label_lut(self.class_colors(), 1.0 if self.layer == "both" else self.opacity)
+            self.pred_item.setImage(outline(data) if as_outline else data, lut=pred_lut, levels=None,
+                                    autoLevels=False)
+        self.pred_item.setVisible(pred is not None)
+
+    def _labels_changed(self, case_id: str, z: int) -> None:
+        if case_id == self.session.case_id and z in (-1, self.session.z):
+            self.refresh_labels()
+
+    def _apply_window(self) -> None:
+        s = self.session
+        if s.image is not None:
+            self.image_item.setLevels((s.window.low, s.window.high))
+
+    def set_opacity(self, value: float) -> None:
+        self.opacity = value
+        self.refresh_labels()
+
+    def set_outline(self, on: bool) -> None:
+        self.outline_only = on
+        self.refresh_labels()
+
+    def set_layer(self, layer: str) -> None:
+        self.layer = layer
+        self.refresh_labels()
+
+    def set_tool(self, tool: str) -> None:
+        if tool not in TOOLS:
+            raise ValueError(tool)
+        if tool != "polygon":
+            self.cancel_polygon()
+        self.tool = tool
+        self.brush_item.setVisible(False)
+
+    # --- coordinates ----------------------------------------------------------------------------------------------
+    def _spacing_yx(self) -> tuple[float, float]:
+        sx, sy, _ = self.session.image.spacing
+        return sy, sx
+
+    def _to_pixel(self, point: QPointF) -> tuple[float, float]:
+        """View point (mm) -> continuous (row, col) pixel coordinates (pixel centres at .5)."""
+        sy, sx = self._spacing_yx()
+        return point.y() / sy, point.x() / sx
+
+    def _inside(self, row: float, col: float) -> bool:
+        ny, nx = self.session.image.shape[1:]
+        return 0 <= row < ny and 0 <= col < nx
+
+    def _hover(self, scene_pos) -> None:
+        s = self.session
+        if s.image is None:
+            return
+        point = self.view.mapSceneToView(scene_pos)
+        row, col = self._to_pixel(point)
+        self._update_brush_outline(point)
+        if not self._inside(row, col):
+            self.cursorMoved.emit(None)
+            return
+        j, i = int(row), int(col)
+        labels, pred = s.labels(), s.prediction()
+        self.cursorMoved.emit({
+            "voxel": (i, j, s.z), "value": float(s.image.array[s.z, j, i]),
+            "label": int(labels[s.z, j, i]) if labels is not None else 0,
+            "prediction": int(pred[s.z, j, i]) if pred is not None else None,
+            "world": tuple(float(v) for v in s.image.world((i, j, s.z))),
+        })
+
+    def _update_brush_outline(self, point: QPointF) -> None:
+        painting = self.tool in ("brush", "eraser") and self.editable and self.session.image is not None
+        self.brush_item.setVisible(painting)
+        if painting:
+            sy, sx = self._spacing_yx()
+            r = max(self.brush_radius, 0.5) * min(sx, sy)
+            self.brush_item.setRect(QRectF(point.x() - r, point.y() - r, 2 * r, 2 * r))
+
+    # --- tools ------------------------------------------------------------------------------------------------------
+    def _paint_drag(self, ev) -> None:
+        s = self.session
+        if not self.editable or s.image is None:
+            return
+        point = self.view.mapSceneToView(ev.scenePos())
+        self._update_brush_outline(point)
+        here = self._to_pixel(point)
+        if ev.isStart():
+            if not s.can_edit():
+                return
+            self._stroke, self._last_point = None, self._to_pixel(self.view.mapSceneToView(ev.buttonDownScenePos()))
+            self._dab([self._last_point, here])
+        elif self._last_point is not None:
+            self._dab([self._last_point, here])
+        self._last_point = here
+        if ev.isFinish():
+            self._finish_stroke()
+
+    def _dab(self, points) -> None:
+        s = self.session
+        value = self.active_class if self.tool == "brush" else 0
+        labels = s.labels()[s.z]
+        idx = ann.stroke_indices(points, self.brush_radius, labels.shape, self._spacing_yx())
+        edit = ann.paint(labels, s.z, idx, value, overwrite=True if self.tool == "eraser" else self.overwrite)
+        if edit is None:
+            return
+        s.paint_live(edit)
+        self._stroke = edit if self._stroke is None else self._stroke.merged(edit)
+
+    def _finish_stroke(self) -> None:
+        if self._stroke is not None:
+            self.session.commit([self._stroke], "Brush" if self.tool == "brush" else "Erase", applied=True)
+        self._stroke, self._last_point = None, None
+
+    def paint_at(self, row: float, col: float) -> None:
+        """One dab at a pixel (a click with the brush/eraser; tests use it too)."""
+        if not self.session.can_edit():
+            return
+        self._stroke = None
+        self._dab([(row, col)])
+        self._finish_stroke()
+
+    def _click(self, point: QPointF, *, double: bool) -> None:
+        s = self.session
+        if not self.editable or s.image is None:
+            return
+        row, col = self._to_pixel(point)
+        if self.tool in ("brush", "eraser") and self._inside(row, col):
+            self.paint_at(row, col)
+        elif self.tool == "fill" and self._inside(row, col):
+            self.fill_at(row, col)
+        elif self.tool == "polygon":
+            if double:
+                self.close_polygon()
+            elif self._inside(row, col):
+                self._polygon.append((row, col))
+                self._draw_polygon()
+
+    def fill_at(self, row: float, col: float) -> None:
+        s = self.session
+        if not s.can_edit():
+            return
+        edit = ann.flood_fill(s.labels()[s.z], s.z, (int(row), int(col)), self.active_class,
+                              image=s.image.array[s.z] if self.fill_tolerance is not None else None,
+                              tolerance=self.fill_tolerance)
+        s.commit([edit], "Fill")
+
+    def _draw_polygon(self) -> None:
+        path = QPainterPath()
+        sy, sx = self._spacing_yx()
+        for k, (r, c) in enumerate(self._polygon):
+            (path.lineTo if k else path.moveTo)(QPointF(c * sx, r * sy))
+        if len(self._polygon) > 2:
+            path.closeSubpath()
+        self.poly_item.setPath(path)
+
+    def add_polygon_vertex(self, row: float, col: float) -> None:
+        self._polygon.append((row, col))
+        self._draw_polygon()
+
+    def close_polygon(self) -> None:
+        s = self.session
+        vertices, self._polygon = self._polygon, []
+        self.poly_item.setPath(QPainterPath())
+        if len(vertices) < 3 or not s.can_edit():
+            return
+        labels = s.labels()[s.z]
+        idx = ann.polygon_indices(vertices, labels.shape)
+        s.commit([ann.paint(labels, s.z, idx, self.active_class, overwrite=self.overwrite)], "Polygon")
+
+    def cancel_polygon(self) -> None:
+        self._polygon = []
+        self.poly_item.setPath(QPainterPath())
+
+    def _window_drag(self, ev) -> None:
+        s = self.session
+        if s.image is None:
+            return
+        if ev.isStart():
+            self._wl_start = (s.window.center, s.window.width)
+        if self._wl_start is None:
+            return
+        center, width = self._wl_start
+        delta = ev.screenPos() - ev.buttonDownScreenPos()
+        scale = max(width, 1e-6) / 200.0   # 200 px of drag = one window width
+        from sra_seg_app.session import WindowLevel
+
+        s.set_window(WindowLevel.from_center_width(center - delta.y() * scale, max(width + delta.x() * scale, 1e-6)))
+        if ev.isFinish():
+            self._wl_start = None

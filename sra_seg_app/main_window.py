@@ -1,0 +1,334 @@
+"""The main window: toolbar, workspaces, the cases and tools docks, the status bar and the shortcuts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PySide6.QtCore import QProcess, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QApplication, QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMessageBox, QProgressDialog,
+    QStackedWidget, QToolBar, QVBoxLayout, QWidget,
+)
+
+from sra_seg_core.errors import ProjectLockedError, SraSegError
+from sra_seg_core.settings import user_data_dir
+from sra_seg_app.case_browser import CaseBrowser
+from sra_seg_app.label_workspace import LabelWorkspace
+from sra_seg_app.processes import engine_command, engine_process
+from sra_seg_app.session import Session
+from sra_seg_app.theme import icon
+from sra_seg_app.tools_panel import ToolsPanel
+from sra_seg_app.welcome import WelcomePage
+
+DEMO_FOLDER = "demo-project"
+
+
+def demo_project_path() -> Path:
+    return user_data_dir() / DEMO_FOLDER
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, session: Session | None = None):
+        super().__init__()
+        self.session = session or Session(self)
+        self.setWindowTitle("SRA-Seg Studio")
+        self.resize(1440, 900)
+        self.label_ws = LabelWorkspace(self.session)
+        self.canvas = self.label_ws.canvas
+        self.welcome = WelcomePage()
+        self.banner = QLabel(objectName="banner")
+        self.banner.setVisible(False)
+        self.banner.setWordWrap(True)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.welcome)
+        self.workspaces: dict[str, QWidget] = {"Label": self.label_ws}
+        for widget in self.workspaces.values():
+            self.stack.addWidget(widget)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(4, 4, 4, 0)
+        layout.setSpacing(4)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+        self._build_docks()
+        self._build_toolbar()
+        self._build_status_bar()
+        self._build_shortcuts()
+        self._connect()
+        self._show_welcome()
+        QTimer.singleShot(0, self._detect_device)
+
+    # --- construction ---------------------------------------------------------------------------------------------
+    def _build_docks(self) -> None:
+        self.browser = CaseBrowser(self.session)
+        self.cases_dock = QDockWidget("Cases", self)
+        self.cases_dock.setObjectName("cases")
+        self.cases_dock.setWidget(self.browser)
+        self.cases_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.cases_dock)
+        self.tools = ToolsPanel()
+        self.tools_dock = QDockWidget("Tools and labels", self)
+        self.tools_dock.setObjectName("tools")
+        self.tools_dock.setWidget(self.tools)
+        self.tools_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.tools_dock)
+        self.resizeDocks([self.cases_dock, self.tools_dock], [300, 290], Qt.Orientation.Horizontal)
+
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Main")
+        bar.setObjectName("main")
+        bar.setMovable(False)
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.addToolBar(bar)
+        self.act_open = QAction(icon("fa5s.folder-open"), "Open…", self, triggered=self.ask_open_project)
+        self.act_save = QAction(icon("fa5s.save"), "Save", self, triggered=self.session.save)
+        self.act_save.setShortcut(QKeySequence.StandardKey.Save)
+        self.act_undo = self.session.history.createUndoAction(self, "Undo")
+        self.act_undo.setIcon(icon("fa5s.undo"))
+        self.act_undo.setShortcuts([QKeySequence.StandardKey.Undo])
+        self.act_redo = self.session.history.createRedoAction(self, "Redo")
+        self.act_redo.setIcon(icon("fa5s.redo"))
+        self.act_redo.setShortcuts([QKeySequence.StandardKey.Redo, QKeySequence("Ctrl+Y")])
+        for act in (self.act_open, self.act_save, self.act_undo, self.act_redo):
+            bar.addAction(act)
+        bar.addSeparator()
+        self.workspace_group = QActionGroup(self)
+        self.workspace_actions: dict[str, QAction] = {}
+        icons = {"Label": "fa5s.paint-brush", "Blend": "fa5s.adjust", "Train": "fa5s.play-circle",
+                 "Review": "fa5s.check-double", "Export": "fa5s.file-export"}
+        for name in self.workspaces:
+            act = QAction(icon(icons.get(name, "fa5s.square")), name, self, checkable=True)
+            act.triggered.connect(lambda _=False, n=name: self.show_workspace(n))
+            self.workspace_group.addAction(act)
+            bar.addAction(act)
+            self.workspace_actions[name] = act
+        spacer = QWidget()
+        spacer.setSizePolicy(spacer.sizePolicy().horizontalPolicy().Expanding,
+                             spacer.sizePolicy().verticalPolicy().Preferred)
+        bar.addWidget(spacer)
+        self.device_label = QLabel("device: …")
+        self.device_label.setObjectName("muted")
+        bar.addWidget(self.device_label)
+        self.toolbar = bar
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.readout = QLabel("")
+        self.saved_label = QLabel("")
+        self.mode_label = QLabel("")
+        bar.addWidget(self.readout, 1)
+        bar.addPermanentWidget(self.mode_label)
+        bar.addPermanentWidget(self.saved_label)
+
+    def _build_shortcuts(self) -> None:
+        ws = self.label_ws
+
+        def key(seq, slot):
+            QShortcut(QKeySequence(seq), self, activated=slot)
+
+        for k in range(1, 10):
+            key(str(k), lambda k=k: self.tools.select_class(k))
+        for seq, tool in (("B", "brush"), ("E", "eraser"), ("F", "fill"), ("P", "polygon"), ("H", "pan")):
+            key(seq, lambda t=tool: self.tools.set_tool(t))
+        key("[", lambda: self.tools.step_radius(-1))
+        key("]", lambda: self.tools.step_radius(1))
+        for seq, delta in (("PgDown", 1), ("Down", 1), ("PgUp", -1), ("Up", -1)):
+            key(seq, lambda d=delta: self.session.step_slice(d))
+        key("Home", lambda: self.session.set_slice(0))
+        key("End", lambda: self.session.set_slice(10**9))
+        for seq, action in (("D", "done"), ("I", "progress"), ("G", "flag"), ("N", "next-unlabelled"),
+                            ("Ctrl+Down", "copy-prev"), ("Ctrl+Up", "copy-next")):
+            key(seq, lambda a=action: ws.run_action(a))
+        key("O", lambda: self.tools.outline.toggle())
+        key("Tab", lambda: self.tools.layer.setCurrentIndex(1 - min(self.tools.layer.currentIndex(), 1)))
+        key("Escape", self.canvas.cancel_polygon)
+        key("Ctrl+0", self.canvas.fit)
+        key("Return", self.canvas.close_polygon)
+
+    def _connect(self) -> None:
+        s, t, c = self.session, self.tools, self.canvas
+        t.toolChanged.connect(c.set_tool)
+        t.classChanged.connect(lambda v: setattr(c, "active_class", v))
+        t.radiusChanged.connect(lambda r: setattr(c, "brush_radius", r))
+        t.overwriteChanged.connect(lambda on: setattr(c, "overwrite", on))
+        t.opacityChanged.connect(c.set_opacity)
+        t.outlineChanged.connect(c.set_outline)
+        t.layerChanged.connect(c.set_layer)
+        t.windowPreset.connect(self.label_ws.window_preset)
+        t.action.connect(self.label_ws.run_action)
+        self.browser.caseActivated.connect(s.select_case)
+        c.cursorMoved.connect(self._readout)
+        s.projectChanged.connect(self._project_changed)
+        s.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
+        s.dirtyChanged.connect(self._dirty)
+        s.caseChanged.connect(lambda _c: self._update_title())
+        self.welcome.openDemo.connect(self.open_demo)
+        self.welcome.openProject.connect(self.ask_open_project)
+        self.welcome.newProject.connect(self.ask_new_project)
+        self.welcome.openRecent.connect(self.open_project)
+
+    # --- projects -------------------------------------------------------------------------------------------------
+    def open_project(self, path, *, read_only: bool = False) -> bool:
+        try:
+            self.session.open_project(path, read_only=read_only)
+        except ProjectLockedError as exc:
+            answer = QMessageBox.question(
+                self, "Project in use",
+                f"{exc.reason}\n\nOpen it read-only to look without changing anything?",
+                QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Cancel)
+            if answer == QMessageBox.StandardButton.Open:
+                return self.open_project(path, read_only=True)
+            return False
+        except SraSegError as exc:
+            QMessageBox.critical(self, "Cannot open project", str(exc))
+            return False
+        return True
+
+    def open_demo(self) -> bool:
+        path = demo_project_path()
+        if not (path / "project.json").exists():
+            from sra_seg_core.demo import create_demo_project
+
+            dialog = QProgressDialog("Creating the demo project (once)…", "", 0, 100, self)
+            dialog.setCancelButton(None)
+            dialog.setWindowModality(Qt.WindowModality.WindowModal)
+            dialog.setMinimumDuration(0)
+
+            def progress(done, total, name):
+                dialog.setMaximum(total)
+                dialog.setValue(done)
+                dialog.setLabelText(f"Creating the demo project (once): {name}")
+                QApplication.processEvents()
+
+            try:
+                create_demo_project(path, on_progress=progress).close()
+            except SraSegError as exc:
+                QMessageBox.critical(self, "Cannot create the demo project", str(exc))
+                return False
+            finally:
+                dialog.close()
+        return self.open_project(path)
+
+    def ask_open_project(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open project folder")
+        if folder:
+            self.open_project(folder)
+
+    def ask_new_project(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose an empty folder for the new project")
+        if not folder:
+            return
+        names, ok = QInputDialog.getText(self, "Classes", "Class names, comma-separated:", text="RV, Myo, LV")
+        if not ok:
+            return
+        from sra_seg_core.project import Project, named_classes
+
+        try:
+            classes = named_classes([n.strip() for n in names.split(",") if n.strip()])
+            Project.create(folder, classes=classes).close()
+        except SraSegError as exc:
+            QMessageBox.critical(self, "Cannot create project", str(exc))
+            return
+        self.open_project(folder)
+
+    def _project_changed(self) -> None:
+        project = self.session.project
+        if project is None:
+            self._show_welcome()
+            return
+        self.tools.set_classes(project.classes)
+        self.canvas.active_class = project.classes[0].value if project.classes else 1
+        self.banner.setVisible(project.read_only)
+        self.banner.setText("Read-only: another window or process is editing this project. You can look, "
+                            "but changes are not possible." if project.read_only else "")
+        self.mode_label.setText("read-only" if project.read_only else "")
+        for dock in (self.cases_dock, self.tools_dock):
+            dock.setVisible(True)
+        self.show_workspace("Label")
+        self._update_title()
+
+    def _show_welcome(self) -> None:
+        self.welcome.refresh()
+        self.stack.setCurrentWidget(self.welcome)
+        for dock in (self.cases_dock, self.tools_dock):
+            dock.setVisible(False)
+        for act in self.workspace_actions.values():
+            act.setEnabled(False)
+        self.banner.setVisible(False)
+        self._update_title()
+
+    def show_workspace(self, name: str) -> None:
+        for act in self.workspace_actions.values():
+            act.setEnabled(self.session.project is not None)
+        self.workspace_actions[name].setChecked(True)
+        self.stack.setCurrentWidget(self.workspaces[name])
+        self.tools_dock.setVisible(name in ("Label", "Review"))
+
+    def _update_title(self) -> None:
+        s = self.session
+        parts = ["SRA-Seg Studio"]
+        if s.project is not None:
+            parts.append(s.project.name)
+            if s.case_id:
+                parts.append(s.case_id)
+        self.setWindowTitle(" — ".join(parts))
+
+    # --- status -----------------------------------------------------------------------------------------------------
+    def _readout(self, info) -> None:
+        if info is None:
+            self.readout.setText("")
+            return
+        i, j, k = info["voxel"]
+        x, y, z = info["world"]
+        names = {c.value: c.name for c in self.session.project.classes} if self.session.project else {}
+        label = names.get(info["label"], "background" if info["label"] == 0 else str(info["label"]))
+        pred = "" if info["prediction"] is None else \
+            f"   prediction {names.get(info['prediction'], 'background' if not info['prediction'] else '?')}"
+        self.readout.setText(f"voxel ({i}, {j}, {k})   value {info['value']:.4g}   label {label}{pred}   "
+                             f"world ({x:.1f}, {y:.1f}, {z:.1f}) mm")
+
+    def _dirty(self, dirty: bool) -> None:
+        self.saved_label.setText("● unsaved changes" if dirty else "all changes saved")
+
+    def _detect_device(self) -> None:
+        """Ask the engine (a child process: the window never imports torch) what it can train on."""
+        self._device_proc = engine_process(self)
+        program, args = engine_command("devices", "--json")
+
+        def done(code, _status):
+            try:
+                info = json.loads(bytes(self._device_proc.readAllStandardOutput()).decode())
+            except (ValueError, RuntimeError):
+                self.device_label.setText("device: unknown")
+                return
+            self.device_info = info
+            gpus = info.get("gpus") or []
+            text = f"● {gpus[0]['name']} ({gpus[0]['memory_gb']} GB)" if gpus else \
+                f"● CPU ({info.get('cpu_threads')} threads)"
+            self.device_label.setText(text)
+            self.device_label.setToolTip(f"PyTorch {info.get('torch')}; training runs here")
+
+        self.device_info = None
+        self._device_proc.finished.connect(done)
+        self._device_proc.start(program, args)
+
+    # --- closing ----------------------------------------------------------------------------------------------------
+    def closeEvent(self, event) -> None:
+        try:
+            self.session.close_project()
+        except SraSegError as exc:
+            answer = QMessageBox.warning(self, "Could not save", f"{exc}\n\nClose anyway? Your strokes are kept in "
+                                         "the project's journal and come back when you reopen it.",
+                                         QMessageBox.StandardButton.Close | QMessageBox.StandardButton.Cancel)
+            if answer != QMessageBox.StandardButton.Close:
+                event.ignore()
+                return
+        proc = getattr(self, "_device_proc", None)
+        if proc is not None and proc.state() != QProcess.ProcessState.NotRunning:
+            proc.finished.disconnect()
+            proc.kill()
+            proc.waitForFinished(2000)
+        event.accept()

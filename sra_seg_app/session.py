@@ -1,0 +1,268 @@
+"""The GUI model: what is open and shown, as observable state with no widgets (ITK-SNAP's "GUI model" layer).
+
+Widgets call the session's methods and redraw on its signals; the session talks to the engine's
+:class:`~sra_seg_core.project.Project`. Never losing work is its job:
+
+* every completed edit is journaled at once through ``Project.append_stroke`` (fsynced), so a crash loses no stroke;
+* label volumes are saved (atomically) after a short quiet period, on case changes and on close;
+* a project in use by another process opens read-only, where edits are refused with a message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from sra_seg_core.annotation import SliceEdit
+from sra_seg_core.image import Image
+from sra_seg_core.project import Project, SliceStatus
+from sra_seg_core.settings import add_recent_project
+from sra_seg_app.undo import EditCommand, EditHistory
+
+AUTOSAVE_MS = 1500
+
+
+@dataclass
+class WindowLevel:
+    """Display window as (low, high) intensities."""
+
+    low: float
+    high: float
+
+    @property
+    def center(self) -> float:
+        return (self.low + self.high) / 2
+
+    @property
+    def width(self) -> float:
+        return self.high - self.low
+
+    @classmethod
+    def from_center_width(cls, center: float, width: float) -> WindowLevel:
+        width = max(width, 1e-6)
+        return cls(center - width / 2, center + width / 2)
+
+    @classmethod
+    def auto(cls, volume: np.ndarray, low_pct: float = 1.0, high_pct: float = 99.0) -> WindowLevel:
+        """From percentiles of a subsample (fast on 2048x2048 slices and big volumes)."""
+        flat = volume.ravel()
+        step = max(1, flat.size // 500_000)
+        lo, hi = np.percentile(flat[::step].astype(np.float64), [low_pct, high_pct])
+        if hi <= lo:
+            lo, hi = float(flat.min()), float(flat.max()) + 1e-6
+        return cls(float(lo), float(hi))
+
+
+class Session(QObject):
+    projectChanged = Signal()                # a project was opened or closed
+    caseChanged = Signal(str)                # the shown case ("" = none)
+    sliceChanged = Signal(int)
+    labelsChanged = Signal(str, int)         # case, slice (-1: many) whose labels changed
+    statusChanged = Signal(str)              # a case's slice status string changed
+    predictionChanged = Signal(str)
+    casesChanged = Signal()                  # cases were added or removed
+    windowLevelChanged = Signal()
+    message = Signal(str)                    # a short note for the status bar
+    dirtyChanged = Signal(bool)
+
+    def __init__(self, parent=None, *, undo_cap_mb: int = 256):
+        super().__init__(parent)
+        self.project: Project | None = None
+        self.case_id: str = ""
+        self.image: Image | None = None
+        self.z: int = 0
+        self.window = WindowLevel(0.0, 1.0)
+        self.history = EditHistory(undo_cap_mb * 2**20, self)
+        self._labels: dict[str, np.ndarray] = {}     # label volumes touched this session, by case
+        self._predictions: dict[str, np.ndarray | None] = {}
+        self._dirty: set[str] = set()
+        self.recovered: dict[str, int] = {}     # strokes recovered at the last open, by case
+        self._autosave = QTimer(self, singleShot=True, interval=AUTOSAVE_MS)
+        self._autosave.timeout.connect(self.save)
+
+    # --- project --------------------------------------------------------------------------------------------------
+    def open_project(self, path: str | Path, *, read_only: bool = False) -> Project:
+        """Open (raises the engine's errors: ProjectLockedError when another process writes it)."""
+        project = Project.open(path, read_only=read_only)
+        self.close_project()
+        self.project = project
+        add_recent_project(project.path)
+        self._recover()
+        self.projectChanged.emit()
+        self.casesChanged.emit()
+        real = [c for c in project.cases if c.role == "real"]
+        if real or project.cases:
+            self.select_case((real or project.cases)[0].id)
+        return project
+
+    def _recover(self) -> None:
+        """Fold strokes journaled by a session that crashed into the saved labels, and say so."""
+        project = self.project
+        pending = {c.id: project.pending_strokes(c.id) for c in project.cases}
+        pending = {case_id: n for case_id, n in pending.items() if n}
+        if not pending or project.read_only:
+            return
+        for case_id in pending:
+            project.save_label(case_id, project.read_label(case_id).array)
+        self.message.emit(f"Recovered {sum(pending.values())} stroke(s) on {len(pending)} case(s) from a session that "
+                          "ended without saving.")
+        self.recovered = pending
+
+    def close_project(self) -> None:
+        if self.project is None:
+            return
+        self.save()
+        self.history.clear()
+        self.project.close()
+        self.project = None
+        self.case_id, self.image = "", None
+        self._labels.clear()
+        self._predictions.clear()
+        self.caseChanged.emit("")
+        self.projectChanged.emit()
+
+    @property
+    def read_only(self) -> bool:
+        return self.project is None or self.project.read_only
+
+    # --- case and slice -------------------------------------------------------------------------------------------
+    def select_case(self, case_id: str, z: int | None = None) -> None:
+        if self.project is None:
+            return
+        if case_id != self.case_id:
+            if self._dirty:
+                self.save()
+            self.image = self.project.read_image(case_id)
+            self.case_id = case_id
+            self.window = WindowLevel.auto(self.image.array)
+            self.z = self.image.shape[0] // 2 if z is None else 0
+            self.caseChanged.emit(case_id)
+            self.windowLevelChanged.emit()
+        self.set_slice(self.z if z is None else z, force=True)
+
+    def set_slice(self, z: int, *, force: bool = False) -> None:
+        if self.image is None:
+            return
+        z = int(np.clip(z, 0, self.image.shape[0] - 1))
+        if z != self.z or force:
+            self.z = z
+            self.sliceChanged.emit(z)
+
+    def step_slice(self, delta: int) -> None:
+        self.set_slice(self.z + delta)
+
+    def set_window(self, window: WindowLevel) -> None:
+        self.window = window
+        self.windowLevelChanged.emit()
+
+    # --- label data -----------------------------------------------------------------------------------------------
+    def labels(self, case_id: str | None = None) -> np.ndarray | None:
+        """The approved label volume (Z, Y, X) uint8 of a case, journal replayed; edits go through :meth:`edit`."""
+        case_id = case_id or self.case_id
+        if not case_id or self.project is None:
+            return None
+        if case_id not in self._labels:
+            self._labels[case_id] = np.ascontiguousarray(self.project.read_label(case_id).array, dtype=np.uint8)
+        return self._labels[case_id]
+
+    def prediction(self, case_id: str | None = None) -> np.ndarray | None:
+        case_id = case_id or self.case_id
+        if not case_id or self.project is None:
+            return None
+        if case_id not in self._predictions:
+            pred = self.project.read_prediction(case_id)
+            self._predictions[case_id] = None if pred is None else np.asarray(pred.array, dtype=np.uint8)
+        return self._predictions[case_id]
+
+    def reference(self, case_id: str | None = None) -> np.ndarray | None:
+        case_id = case_id or self.case_id
+        ref = self.project.read_reference(case_id) if self.project and case_id else None
+        return None if ref is None else np.asarray(ref.array, dtype=np.uint8)
+
+    def forget_prediction(self, case_id: str) -> None:
+        """Drop the cached prediction so the next read sees the file (after a new model run)."""
+        self._predictions.pop(case_id, None)
+        self.predictionChanged.emit(case_id)
+
+    def slice_status(self, case_id: str | None = None) -> str:
+        case_id = case_id or self.case_id
+        return self.project.slice_status(case_id) if self.project and case_id else ""
+
+    # --- editing --------------------------------------------------------------------------------------------------
+    def can_edit(self) -> bool:
+        if self.project is None or self.image is None:
+            return False
+        if self.project.read_only:
+            self.message.emit("This project is open read-only: edits are not possible.")
+            return False
+        return True
+
+    def commit(self, edits: list[SliceEdit | None], text: str, *, applied: bool = False) -> bool:
+        """Record edits of the current case as one undo step. ``applied``: they are already in the volume (a brush
+        stroke painted live), so only journal them. Returns whether anything changed."""
+        edits = [e for e in edits if e is not None and len(e.indices)]
+        if not edits or not self.can_edit():
+            return False
+        if applied:
+            self._journal(self.case_id, edits)
+        self.history.push_edit(EditCommand(self._apply, self.case_id, edits, text, applied=applied))
+        return True
+
+    def paint_live(self, edit: SliceEdit) -> None:
+        """Show a stroke's pixels while the mouse is still down (committed once at the end, see :meth:`commit`)."""
+        edit.apply(self.labels())
+        self.labelsChanged.emit(self.case_id, edit.z)
+
+    def _apply(self, case_id: str, edits: list[SliceEdit], *, navigate: bool) -> None:
+        volume = self.labels(case_id)
+        for edit in edits:
+            edit.apply(volume)
+        self._journal(case_id, edits)
+        if navigate and (case_id != self.case_id or edits[-1].z != self.z):
+            self.select_case(case_id, edits[-1].z)
+        for z in sorted({e.z for e in edits}):
+            self.labelsChanged.emit(case_id, z)
+
+    def _journal(self, case_id: str, edits: list[SliceEdit]) -> None:
+        before = self.project.slice_status(case_id)
+        for edit in edits:
+            self.project.append_stroke(case_id, edit.z, edit.indices, edit.old, edit.new)
+        was_clean = not self._dirty
+        self._dirty.add(case_id)
+        if was_clean:
+            self.dirtyChanged.emit(True)
+        self._autosave.start()
+        if self.project.slice_status(case_id) != before:
+            self.statusChanged.emit(case_id)
+
+    def set_status(self, status: SliceStatus, z: int | None = None) -> None:
+        if not self.can_edit():
+            return
+        self.project.set_slice_status(self.case_id, self.z if z is None else z, status)
+        self.statusChanged.emit(self.case_id)
+
+    # --- saving ---------------------------------------------------------------------------------------------------
+    @property
+    def dirty(self) -> bool:
+        return bool(self._dirty)
+
+    def save(self) -> None:
+        """Write every changed label volume (atomic; clears their journals)."""
+        self._autosave.stop()
+        if self.project is None or self.project.read_only or not self._dirty:
+            return
+        for case_id in sorted(self._dirty):
+            self.project.save_label(case_id, self._labels[case_id])
+        self._dirty.clear()
+        self.dirtyChanged.emit(False)
+        self.message.emit("Saved.")
+
+    def reload_case(self, case_id: str) -> None:
+        """Forget cached arrays of a case (its label file changed outside the editor, e.g. prediction accepted)."""
+        self._labels.pop(case_id, None)
+        self._predictions.pop(case_id, None)
+        self.labelsChanged.emit(case_id, -1)
+        self.statusChanged.emit(case_id)

@@ -1,0 +1,160 @@
+"""The tools/labels dock: tool, brush size, classes, overlay, slice status and slice-to-slice helpers."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QPixmap
+from PySide6.QtWidgets import (
+    QButtonGroup, QCheckBox, QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
+    QPushButton, QSlider, QSpinBox, QToolButton, QVBoxLayout, QWidget,
+)
+
+from sra_seg_app.theme import icon
+
+TOOL_BUTTONS = (("brush", "fa5s.paint-brush", "Brush (B)"), ("eraser", "fa5s.eraser", "Eraser (E)"),
+                ("fill", "fa5s.fill-drip", "Flood fill (F)"), ("polygon", "fa5s.draw-polygon", "Polygon (P): click "
+                 "vertices, double-click to close, right-click to cancel"), ("pan", "fa5s.hand-paper", "Pan (H)"))
+WINDOW_PRESETS = ("Auto (1–99 %)", "Full range", "Soft (5–95 %)", "Wide (0.5–99.5 %)")
+
+
+def swatch(color: str, size: int = 14) -> QPixmap:
+    pix = QPixmap(size, size)
+    pix.fill(QColor(color))
+    return pix
+
+
+class ToolsPanel(QWidget):
+    toolChanged = Signal(str)
+    classChanged = Signal(int)
+    radiusChanged = Signal(float)
+    opacityChanged = Signal(float)
+    outlineChanged = Signal(bool)
+    layerChanged = Signal(str)
+    overwriteChanged = Signal(bool)
+    windowPreset = Signal(str)
+    action = Signal(str)     # copy-prev, copy-next, interpolate, done, progress, flag, clear-status, next-unlabelled
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+
+        tools = QGroupBox("Tool")
+        grid = QGridLayout(tools)
+        self.tool_group = QButtonGroup(self)
+        self.tool_group.setExclusive(True)
+        self.tool_buttons: dict[str, QToolButton] = {}
+        for k, (name, icon_name, tip) in enumerate(TOOL_BUTTONS):
+            button = QToolButton(checkable=True, toolTip=tip)
+            button.setIcon(icon(icon_name))
+            button.setText(name.capitalize())
+            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
+            button.setMinimumWidth(64)
+            button.clicked.connect(lambda _=False, n=name: self.set_tool(n))
+            self.tool_group.addButton(button)
+            self.tool_buttons[name] = button
+            grid.addWidget(button, k // 3, k % 3)
+        size_row = QHBoxLayout()
+        size_row.addWidget(QLabel("Size"))
+        self.size_slider = QSlider(Qt.Orientation.Horizontal, minimum=1, maximum=60, value=4,
+                                   toolTip="Brush radius in pixels ([ and ] change it)")
+        self.size_spin = QSpinBox(minimum=1, maximum=200, value=4, suffix=" px")
+        self.size_slider.valueChanged.connect(self.size_spin.setValue)
+        self.size_spin.valueChanged.connect(self._radius)
+        size_row.addWidget(self.size_slider, 1)
+        size_row.addWidget(self.size_spin)
+        grid.addLayout(size_row, 2, 0, 1, 3)
+        self.overwrite = QCheckBox("Paint over other classes", checked=True)
+        self.overwrite.toggled.connect(self.overwriteChanged)
+        grid.addWidget(self.overwrite, 3, 0, 1, 3)
+        layout.addWidget(tools)
+
+        classes = QGroupBox("Classes (1–9)")
+        cl = QVBoxLayout(classes)
+        self.class_list = QListWidget()
+        self.class_list.setMaximumHeight(150)
+        self.class_list.currentRowChanged.connect(self._class_row)
+        cl.addWidget(self.class_list)
+        layout.addWidget(classes)
+
+        overlay = QGroupBox("Overlay")
+        ol = QGridLayout(overlay)
+        ol.addWidget(QLabel("Opacity"), 0, 0)
+        self.opacity = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=45)
+        self.opacity.valueChanged.connect(lambda v: self.opacityChanged.emit(v / 100))
+        ol.addWidget(self.opacity, 0, 1)
+        self.outline = QCheckBox("Outline only (O)")
+        self.outline.toggled.connect(self.outlineChanged)
+        ol.addWidget(self.outline, 1, 0, 1, 2)
+        ol.addWidget(QLabel("Show"), 2, 0)
+        self.layer = QComboBox()
+        self.layer.addItems(["Approved labels", "Prediction", "Both (prediction as outline)"])
+        self.layer.setToolTip("Which masks to draw (Tab toggles approved / prediction)")
+        self.layer.currentIndexChanged.connect(
+            lambda i: self.layerChanged.emit(("approved", "prediction", "both")[i]))
+        ol.addWidget(self.layer, 2, 1)
+        ol.addWidget(QLabel("Window"), 3, 0)
+        self.window = QComboBox()
+        self.window.addItems(WINDOW_PRESETS)
+        self.window.setToolTip("Window/level preset (right-drag on the image adjusts it)")
+        self.window.activated.connect(lambda i: self.windowPreset.emit(WINDOW_PRESETS[i]))
+        ol.addWidget(self.window, 3, 1)
+        layout.addWidget(overlay)
+
+        slices = QGroupBox("Slice")
+        sl = QGridLayout(slices)
+        for k, (key, text, icon_name, tip) in enumerate((
+                ("done", "Done", "fa5s.check", "Mark this slice done (D)"),
+                ("progress", "In progress", "fa5s.adjust", "Mark in progress (I)"),
+                ("flag", "Flag", "fa5s.flag", "Flag for review (G)"),
+                ("clear-status", "Not started", "fa5.circle", "Reset the slice status"),
+                ("copy-prev", "From previous", "fa5s.arrow-down", "Copy the label from the previous slice (Ctrl+↓)"),
+                ("copy-next", "From next", "fa5s.arrow-up", "Copy the label from the next slice (Ctrl+↑)"),
+                ("interpolate", "Interpolate", "fa5s.layer-group",
+                 "Fill the slices between the nearest labelled slices above and below"),
+                ("next-unlabelled", "Next unlabelled", "fa5s.forward", "Go to the next slice not done (N)"))):
+            button = QPushButton(icon(icon_name), text)
+            button.setToolTip(tip)
+            button.clicked.connect(lambda _=False, a=key: self.action.emit(a))
+            sl.addWidget(button, k // 2, k % 2)
+        layout.addWidget(slices)
+        layout.addStretch(1)
+        self.set_tool("brush")
+
+    # --- state in -----------------------------------------------------------------------------------------------
+    def set_classes(self, classes) -> None:
+        self.class_list.blockSignals(True)
+        self.class_list.clear()
+        for k, c in enumerate(classes):
+            item = QListWidgetItem(f"{c.value}  {c.name}")
+            item.setIcon(swatch(c.color))
+            item.setData(Qt.ItemDataRole.UserRole, c.value)
+            item.setToolTip(f"Press {c.value} to paint {c.name}" if c.value <= 9 else c.name)
+            self.class_list.addItem(item)
+        self.class_list.blockSignals(False)
+        if classes:
+            self.class_list.setCurrentRow(0)
+
+    def select_class(self, value: int) -> None:
+        for row in range(self.class_list.count()):
+            if self.class_list.item(row).data(Qt.ItemDataRole.UserRole) == value:
+                self.class_list.setCurrentRow(row)
+
+    def set_tool(self, name: str) -> None:
+        self.tool_buttons[name].setChecked(True)
+        self.toolChanged.emit(name)
+
+    def step_radius(self, delta: int) -> None:
+        self.size_spin.setValue(max(1, self.size_spin.value() + delta))
+
+    # --- signals out ----------------------------------------------------------------------------------------------
+    def _radius(self, value: int) -> None:
+        self.size_slider.blockSignals(True)
+        self.size_slider.setValue(min(value, self.size_slider.maximum()))
+        self.size_slider.blockSignals(False)
+        self.radiusChanged.emit(float(value))
+
+    def _class_row(self, row: int) -> None:
+        item = self.class_list.item(row)
+        if item is not None:
+            self.classChanged.emit(int(item.data(Qt.ItemDataRole.UserRole)))

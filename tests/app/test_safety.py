@@ -1,0 +1,79 @@
+"""Never losing work: crash recovery from the stroke journal, the project lock, read-only mode, quick start-up."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+from PySide6.QtWidgets import QMessageBox
+
+from sra_seg_core.project import Project
+
+
+def test_killed_app_loses_no_completed_stroke(demo_path, window, tmp_path):
+    # A child app paints three strokes, never saves, and is killed with SIGKILL.
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        from PySide6.QtWidgets import QApplication
+        app = QApplication([])
+        from sra_seg_app.session import Session
+        from sra_seg_app.canvas import SliceCanvas
+        s = Session(); canvas = SliceCanvas(s)
+        s.open_project({str(demo_path)!r})
+        case = [c.id for c in s.project.cases if c.role == "real" and not c.label][0]
+        s.select_case(case, 2)
+        for k in range(3):
+            canvas.active_class = k + 1
+            canvas.paint_at(30 + 15 * k, 30)
+        import numpy as np
+        np.save({str(tmp_path / "expected.npy")!r}, s.labels())
+        print(case, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == -9, out.stderr
+    case = out.stdout.strip()
+    expected = np.load(tmp_path / "expected.npy")
+    assert window.open_project(demo_path)
+    assert window.session.recovered == {case: 3}
+    assert np.array_equal(window.session.labels(case), expected)
+    window.session.close_project()
+    with Project.open(demo_path, read_only=True) as project:   # folded into the saved label at reopen
+        assert np.array_equal(project.read_label(case).array, expected)
+        assert project.pending_strokes(case) == 0
+
+
+def test_second_instance_is_offered_read_only(demo_path, window, monkeypatch):
+    holder = Project.open(demo_path)
+    try:
+        asked = []
+        monkeypatch.setattr(QMessageBox, "question",
+                            lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.Open)
+        assert window.open_project(demo_path)
+        assert len(asked) == 1 and f"process {os.getpid()}" in asked[0] and "read-only" in asked[0]
+        assert window.session.read_only and window.banner.isVisible()
+        s = window.session
+        before = s.labels().copy()
+        window.canvas.paint_at(20, 20)
+        assert np.array_equal(s.labels(), before)
+    finally:
+        holder.close()
+
+
+def test_the_window_starts_without_importing_torch():
+    code = textwrap.dedent("""
+        import os, sys, time
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        from PySide6.QtWidgets import QApplication
+        app = QApplication([])
+        from sra_seg_app.main_window import MainWindow
+        w = MainWindow(); w.show(); app.processEvents()
+        print("torch" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "SRA_SEG_CONFIG_DIR": "/nonexistent-sra-config"})
+    assert out.stdout.strip().splitlines()[-1] == "False", out.stderr
