@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from PySide6.QtCore import QProcess, Qt, QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication, QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMessageBox, QProgressDialog,
@@ -16,7 +16,7 @@ from sra_seg_core.errors import ProjectLockedError, SraSegError
 from sra_seg_core.settings import user_data_dir
 from sra_seg_app.case_browser import CaseBrowser
 from sra_seg_app.label_workspace import LabelWorkspace
-from sra_seg_app.processes import engine_command, engine_process
+from sra_seg_app.processes import EngineRun
 from sra_seg_app.session import Session
 from sra_seg_app.theme import icon
 from sra_seg_app.tools_panel import ToolsPanel
@@ -295,13 +295,14 @@ class MainWindow(QMainWindow):
 
     def _detect_device(self) -> None:
         """Ask the engine (a child process: the window never imports torch) what it can train on."""
-        self._device_proc = engine_process(self)
-        program, args = engine_command("devices", "--json")
+        self._device_run = EngineRun(self)
+        lines: list[str] = []
+        self._device_run.output.connect(lines.append)
 
-        def done(code, _status):
+        def done(code, _error):
             try:
-                info = json.loads(bytes(self._device_proc.readAllStandardOutput()).decode())
-            except (ValueError, RuntimeError):
+                info = json.loads(lines[-1])
+            except (ValueError, IndexError):
                 self.device_label.setText("device: unknown")
                 return
             self.device_info = info
@@ -312,8 +313,8 @@ class MainWindow(QMainWindow):
             self.device_label.setToolTip(f"PyTorch {info.get('torch')}; training runs here")
 
         self.device_info = None
-        self._device_proc.finished.connect(done)
-        self._device_proc.start(program, args)
+        self._device_run.finished.connect(done)
+        self._device_run.start("devices", "--json")
 
     # --- closing ----------------------------------------------------------------------------------------------------
     def closeEvent(self, event) -> None:
@@ -326,9 +327,9 @@ class MainWindow(QMainWindow):
             if answer != QMessageBox.StandardButton.Close:
                 event.ignore()
                 return
-        proc = getattr(self, "_device_proc", None)
-        if proc is not None and proc.state() != QProcess.ProcessState.NotRunning:
-            proc.finished.disconnect()
-            proc.kill()
-            proc.waitForFinished(2000)
+        run = getattr(self, "_device_run", None)
+        if run is not None and run.running:
+            run.finished.disconnect()
+            run.kill()
+            run.wait(2000)
         event.accept()

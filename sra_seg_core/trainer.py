@@ -31,7 +31,7 @@ import time
 import warnings
 from collections import defaultdict
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -83,8 +83,11 @@ def prepare_data(config: RunConfig, device: torch.device) -> TrainData:
         raise ConfigError("no training data given: pass --data DIR (an ACDC, FIVES or image/label folder)")
     dataset = ds.discover(d.root, d.layout, num_classes=d.num_classes)
     splits = ds.split_cases(dataset, seed=d.split_seed)
-    labeled = ds.select_labelled(splits["train"], fraction=d.labeled_fraction, count=d.labeled_count,
-                                 seed=d.labeled_seed)
+    if dataset.layout == "project":  # the clinician chose what to label: train on all of it
+        labeled = splits["train"]
+    else:
+        labeled = ds.select_labelled(splits["train"], fraction=d.labeled_fraction, count=d.labeled_count,
+                                     seed=d.labeled_seed)
     opts = dict(size=d.image_size, num_classes=dataset.num_classes, grey=dataset.grey,
                 binarize=dataset.binarize_labels)
     lab = ds.load_slices(labeled, labels=True, **opts)
@@ -92,8 +95,12 @@ def prepare_data(config: RunConfig, device: torch.device) -> TrainData:
     if config.train.method != "supervised":
         if d.unlabeled == "real":
             chosen = {c.case_id for c in labeled}
-            unlabeled_cases = [c for c in splits["train"] if c.case_id not in chosen]
+            pool = dataset.predefined["unlabelled"] if dataset.layout == "project" else splits["train"]
+            unlabeled_cases = [replace(c, label=None) for c in pool if c.case_id not in chosen]
             source = f"{len(unlabeled_cases)} unlabelled real training cases"
+        elif dataset.layout == "project" and not d.synthetic:
+            unlabeled_cases = dataset.predefined["synthetic"]
+            source = f"{len(unlabeled_cases)} synthetic cases of the project"
         else:
             if not d.synthetic:
                 raise ConfigError(f"method {config.train.method} needs unlabelled images: pass --synthetic DIR "

@@ -17,6 +17,7 @@ class CaseRef:
     group:   the unit of splitting and labelled selection (ACDC: the patient, so ED and ES stay together; else the
              case itself).
     frame:   time frame to read from a 4-D file (0-based), None for 2-D / 3-D files.
+    slices:  the slice indices whose labels are usable (a project's slices marked done), None for all of them.
     """
 
     case_id: str
@@ -24,15 +25,17 @@ class CaseRef:
     label: Path | None
     group: str
     frame: int | None = None
+    slices: tuple[int, ...] | None = None
 
 
 @dataclass
 class Dataset:
     """The cases found under ``root`` and what their labels mean.
 
-    layout:      ``acdc`` | ``fives`` | ``folder`` | ``synthetic``.
+    layout:      ``acdc`` | ``fives`` | ``folder`` | ``synthetic`` | ``project``.
     num_classes: label classes including background (0 when no label was found and none was given).
-    predefined:  splits the layout itself defines (FIVES ``train`` / ``test`` folders), else empty.
+    predefined:  splits the layout itself defines (FIVES ``train`` / ``test`` folders; a project's labelled, reference,
+                 unlabelled-real and synthetic cases), else empty.
     grey:        rule turning 2-D colour inputs into grey (passed to ``sra_seg_core.io.read_image``).
     binarize_labels: labels are 0/255 masks to be read as 0/1.
     """

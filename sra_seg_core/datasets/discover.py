@@ -7,14 +7,17 @@ from pathlib import Path
 from sra_seg_core.datasets import acdc, fives
 from sra_seg_core.datasets.cases import Dataset
 from sra_seg_core.datasets.folder import discover_folder, discover_synthetic
+from sra_seg_core.datasets.project import discover_project, looks_like_project
 from sra_seg_core.errors import ConfigError, InputError
 
-LAYOUTS = ("auto", "acdc", "fives", "folder", "synthetic")
+LAYOUTS = ("auto", "acdc", "fives", "folder", "synthetic", "project")
 
 
 def detect_layout(root: Path) -> str:
-    """``acdc`` when patient folders hold frame volumes and ``_gt`` labels, ``fives`` when train/test folders hold
-    ``Original`` and ``Ground truth``, otherwise ``folder``."""
+    """``project`` for an SRA-Seg Studio project, ``acdc`` when patient folders hold frame volumes and ``_gt``
+    labels, ``fives`` when train/test folders hold ``Original`` and ``Ground truth``, otherwise ``folder``."""
+    if looks_like_project(root):
+        return "project"
     if acdc.looks_like_acdc(root):
         return "acdc"
     if fives.looks_like_fives(root):
@@ -39,6 +42,11 @@ def discover(root: str | Path, layout: str = "auto", *, num_classes: int | None 
         return discover_synthetic(root, num_classes=num_classes)
     if layout == "folder":
         return discover_folder(root, num_classes=num_classes)
+    if layout == "project":
+        dataset = discover_project(root)
+        if num_classes is not None and num_classes != dataset.num_classes:
+            raise ConfigError(f"the project has {dataset.num_classes} classes, not {num_classes}")
+        return dataset
     dataset = acdc.discover_acdc(root) if layout == "acdc" else fives.discover_fives(root)
     if num_classes is not None and num_classes != dataset.num_classes:
         raise ConfigError(f"{layout.upper()} data has {dataset.num_classes} classes "

@@ -104,7 +104,8 @@ def load_slices(
     """Every slice of every case, normalised per volume and resized to ``size`` x ``size``.
 
     ``labels`` True: every case must have a label (InputError naming the first that has none) and ``SliceSet.labels``
-    is filled; False: labels are not read. ``drop_empty`` leaves out slices whose label is all background (needs
+    is filled, from the case's ``slices`` only when it names some; False: labels are not read (and every slice is
+    used). ``drop_empty`` leaves out slices whose label is all background (needs
     labels).
     """
     if labels:
@@ -120,7 +121,7 @@ def load_slices(
     for case in cases:
         image, label = load_volume(case if labels else replace(case, label=None), num_classes=num_classes, grey=grey,
                                    binarize=binarize)
-        keep = np.arange(image.shape[0])
+        keep = np.arange(image.shape[0]) if case.slices is None or not labels else np.asarray(case.slices, int)
         if drop_empty:
             keep = keep[label.array.reshape(len(keep), -1).any(axis=1)]
         images.append(resize_slices(image.array[keep], size, "linear"))

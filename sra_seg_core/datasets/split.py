@@ -130,6 +130,10 @@ def split_cases(
     groups = _groups(dataset.cases)
     if split_file is not None:
         return _cases_by_group(dataset.cases, read_split_file(split_file, groups))
+    if dataset.layout == "project":
+        from sra_seg_core.datasets.project import project_split
+
+        return project_split(dataset, seed)
     if dataset.layout == "acdc":
         published = published_acdc_split()
         if set(groups) == {g for split in published.values() for g in split}:
