@@ -323,9 +323,10 @@ class Trainer:
         if not resume:
             save_config_file(c, self.run_dir / "config.yaml")
             self._write_metadata(version=__version__, method=c.train.method, created=time.time(), status="running",
-                                 device=str(self.device), torch=torch.__version__, python=platform.python_version())
+                                 device=str(self.device), torch=torch.__version__, python=platform.python_version(),
+                                 pid=os.getpid())
         else:
-            self._write_metadata(status="running", resumed=time.time())
+            self._write_metadata(status="running", resumed=time.time(), pid=os.getpid())
         self._prepare_alignment()
         self.emit(Event("stage", message="loading data", extra={"device": str(self.device)}))
         self.data = self._data or prepare_data(c, self.device)
