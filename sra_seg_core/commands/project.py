@@ -40,6 +40,15 @@ def register(subparsers) -> None:
     info.add_argument("dir", type=Path, help="project folder")
     info.set_defaults(func=run_info)
 
+    # Further actions live in their own modules, commands/_project_<action>.py, each with register(actions).
+    import importlib
+    import pkgutil
+
+    from sra_seg_core import commands
+
+    for module in sorted(m.name for m in pkgutil.iter_modules(commands.__path__) if m.name.startswith("_project_")):
+        importlib.import_module(f"{commands.__name__}.{module}").register(actions)
+
 
 def run_create(args: argparse.Namespace) -> int:
     from sra_seg_core.project import DEFAULT_CLASSES, Project, named_classes
