@@ -115,3 +115,11 @@ def predict_volume(model: torch.nn.Module, volume: np.ndarray, *, size: int, dev
     probs = predict_probabilities(model, volume, size=size, device=device, batch_size=batch_size, tta=tta,
                                   autocast=autocast)
     return labels_to_native(probs, volume.shape[1:])
+
+
+def predict_image(loaded: LoadedModel, image, *, tta: bool = False, batch_size: int = 16) -> np.ndarray:
+    """(Z, Y, X) uint8 class map for an :class:`~sra_seg_core.image.Image` (any intensities), on the image's grid."""
+    from sra_seg_core.datasets import normalise_minmax
+
+    return predict_volume(loaded.model, normalise_minmax(image.array), size=loaded.image_size, device=loaded.device,
+                          batch_size=batch_size, tta=tta, autocast=loaded.device.type == "cuda")

@@ -62,7 +62,10 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("use either --pred/--gt (files) or --checkpoint/--data (a model), not both")
         if args.data is None:
             raise ConfigError("--checkpoint needs --data DIR: the data set whose split to score")
-        labels, rows, names = _score_checkpoint(args, labels)
+        from sra_seg_core.evaluation import score_checkpoint
+
+        labels, rows, names = score_checkpoint(args.checkpoint, args.data, split=args.split, labels=labels,
+                                               tta=args.tta, device=args.device, predictions=args.predictions)
         _report(rows, dict(zip(labels, names)), args.csv)
         return 0
     if args.pred is None or args.gt is None:
@@ -70,37 +73,6 @@ def run(args: argparse.Namespace) -> int:
     labels, rows = _score_files(args.pred, args.gt, labels, binarize=args.binarize)
     _report(rows, dict(zip(labels, names)) if names else None, args.csv)
     return 0
-
-
-def _score_checkpoint(args: argparse.Namespace, labels: list[int] | None):
-    """Run the checkpoint on every case of the split (whole volumes, as in the reference test script) and score it.
-    The split is made as the run made it: the run's data layout and split seed are stored in the checkpoint."""
-    from sra_seg_core import datasets as ds
-    from sra_seg_core.commands.predict import predict_image
-    from sra_seg_core.inference import load_checkpoint
-    from sra_seg_core.io import write_image
-    from sra_seg_core.metrics import case_metrics
-
-    loaded = load_checkpoint(args.checkpoint, args.device)
-    data_config = loaded.config.get("data", {})
-    dataset = ds.discover(args.data, data_config.get("layout", "auto"), num_classes=loaded.num_classes)
-    cases = ds.split_cases(dataset, seed=data_config.get("split_seed", 1337))[args.split]
-    if not cases:
-        raise InputError(f"the {args.split} split of this data set is empty", args.data)
-    labels = labels or list(range(1, loaded.num_classes))
-    rows = []
-    for case in cases:
-        image, truth = ds.load_volume(case, num_classes=dataset.num_classes, grey=dataset.grey,
-                                      binarize=dataset.binarize_labels)
-        if truth is None:
-            raise InputError(f"case {case.case_id} has no ground truth to score against", case.image)
-        pred = predict_image(loaded, image, tta=args.tta)
-        if args.predictions is not None:
-            write_image(image.with_array(pred, label=True), args.predictions / f"{case.case_id}.nii.gz")
-        rows += [(case.case_id, m) for m in case_metrics(pred, truth.array, labels, truth.spacing_zyx)]
-        print(f"scored {case.case_id}", file=sys.stderr)
-    names = [loaded.class_names[k] if k < len(loaded.class_names) else str(k) for k in labels]
-    return labels, rows, names
 
 
 def _parse_list(option: str, text: str | None, kind: type) -> list | None:

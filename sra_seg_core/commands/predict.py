@@ -31,18 +31,8 @@ def output_path(source: Path, out_dir: Path, suffix: str | None) -> Path:
     return out_dir / f"{stem}{suffix or ext or '.nii.gz'}"
 
 
-def predict_image(loaded, image, *, tta: bool = False, batch_size: int = 16):
-    """(Z, Y, X) uint8 class map for an :class:`~sra_seg_core.image.Image`, on the image's grid."""
-    from sra_seg_core.datasets import normalise_minmax
-    from sra_seg_core.inference import predict_volume
-
-    return predict_volume(loaded.model, normalise_minmax(image.array), size=loaded.image_size,
-                          device=loaded.device, batch_size=batch_size, tta=tta,
-                          autocast=loaded.device.type == "cuda")
-
-
 def run(args: argparse.Namespace) -> int:
-    from sra_seg_core.inference import load_checkpoint
+    from sra_seg_core.inference import load_checkpoint, predict_image
     from sra_seg_core.io import list_images, read_image, write_image
 
     loaded = load_checkpoint(args.checkpoint, args.device)
