@@ -39,7 +39,8 @@ def apply_theme(app: QApplication) -> None:
     app.setPalette(palette)
     sheet = resource("style.qss")
     if sheet.exists():
-        app.setStyleSheet(sheet.read_text(encoding="utf-8"))
+        folder = sheet.parent.as_posix()
+        app.setStyleSheet(sheet.read_text(encoding="utf-8").replace("{RESOURCES}", folder))
     pg.setConfigOptions(background="#101317", foreground=MUTED)
     qta.set_defaults(color=TEXT, color_disabled="#5d6773", color_active="#e8fbfb")
 

@@ -170,6 +170,11 @@ class EpochSampler:
         return torch.cat(parts)
 
 
+def _is_out_of_memory(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in text or "can't allocate memory" in text
+
+
 def _iteration_seed(seed: int, stage: str, iteration: int) -> int:
     return (seed * 7_919 + _STAGE_SALT[stage] * 100_003_003 + iteration) % (2**63 - 1)
 
@@ -375,8 +380,11 @@ class Trainer:
             self.optimizer.load_state_dict(state["optimizer"])
         self.emit(Event("stage", stage=stage, iteration=start, total=total,
                         message=self._stage_description(stage)))
-        lab_sampler = EpochSampler(len(self.data.labeled_images), c.labeled_batch, c.train.seed, self.device)
-        self._loop(stage, start, total, lambda i, g: self._pretrain_step(lab_sampler.indices(i), g))
+        def make_step():
+            lab = EpochSampler(len(self.data.labeled_images), c.labeled_batch, c.train.seed, self.device)
+            return lambda i, g: self._pretrain_step(lab.indices(i), g)
+
+        self._loop(stage, start, total, make_step)
 
     def _pretrain_step(self, idx: torch.Tensor, g: torch.Generator) -> dict[str, torch.Tensor]:
         c, method = self.config, self.config.train.method
@@ -423,10 +431,13 @@ class Trainer:
                 self.projector_optimizer.load_state_dict(state["projector_optimizer"])
         self.emit(Event("stage", stage=stage, iteration=start, total=total,
                         message=self._stage_description(stage)))
-        lab = EpochSampler(len(self.data.labeled_images), c.labeled_batch, c.train.seed, self.device)
-        unl = EpochSampler(len(self.data.unlabeled_images), c.train.batch_size - c.labeled_batch,
-                           c.train.seed + 1, self.device)
-        self._loop(stage, start, total, lambda i, g: self._selftrain_step(lab.indices(i), unl.indices(i), i, g))
+        def make_step():
+            lab = EpochSampler(len(self.data.labeled_images), c.labeled_batch, c.train.seed, self.device)
+            unl = EpochSampler(len(self.data.unlabeled_images), c.train.batch_size - c.labeled_batch,
+                               c.train.seed + 1, self.device)
+            return lambda i, g: self._selftrain_step(lab.indices(i), unl.indices(i), i, g)
+
+        self._loop(stage, start, total, make_step)
 
     def _selftrain_step(self, lidx, uidx, iteration: int, g) -> dict[str, torch.Tensor]:
         c, method, k = self.config, self.config.train.method, self.data.num_classes
@@ -570,23 +581,34 @@ class Trainer:
                 "bcp": "stage 2: bidirectional copy-paste with pseudo-labels",
                 "sra-seg": f"stage 2: bidirectional {'hard' if c.blend.hard else 'soft'} blending {sa}"}[m]
 
-    def _loop(self, stage: str, start: int, total: int, step) -> None:
+    def _loop(self, stage: str, start: int, total: int, make_step) -> None:
+        """Iterations ``start .. total-1`` of a stage. ``make_step()`` builds the step function for the current batch
+        sizes; out of memory halves the batch (say so in a warning event) and retries the same iteration."""
         c = self.config.train
         sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=self.device))
         window_start, window_iters = time.time(), 0
         self.student.train()
-        for i in range(start, total):
+        step = make_step()
+        i = start
+        while i < total:
             if self.stop_flag.is_set():
                 self._save_latest(stage, i)
                 raise StopRequested
             seed = _iteration_seed(c.seed, stage, i)
             torch.manual_seed(seed)
             g = torch.Generator(self.device).manual_seed(seed)
-            losses = step(i, g)
             self.optimizer.zero_grad(set_to_none=True)
             if self.projector is not None:
                 self.projector_optimizer.zero_grad(set_to_none=True)
-            losses["total"].backward()
+            try:
+                losses = step(i, g)
+                losses["total"].backward()
+            except (torch.OutOfMemoryError, RuntimeError) as exc:
+                if not _is_out_of_memory(exc):
+                    raise
+                self._halve_batch(stage, exc)
+                step = make_step()
+                continue
             self.optimizer.step()
             if self.projector is not None:
                 self.projector_optimizer.step()
@@ -604,6 +626,27 @@ class Trainer:
                 self._validate(stage, done)
             if done % c.checkpoint_every == 0 or done == total:
                 self._save_latest(stage, done)
+            i = done
+
+    def _halve_batch(self, stage: str, exc: BaseException) -> None:
+        """Out of memory: free what the failed step held and continue at half the batch, or explain what to do."""
+        t = self.config.train
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        labeled, unlabeled = self.config.labeled_batch, t.batch_size - self.config.labeled_batch
+        if labeled <= 2 and unlabeled <= 2:
+            raise ConfigError(f"out of {'GPU ' if self.device.type == 'cuda' else ''}memory even at batch size "
+                              f"{t.batch_size}: lower data.image_size, or train on another device "
+                              "(--device cpu)") from exc
+        new_labeled = max(2, 2 * (labeled // 4))
+        new_unlabeled = max(2, 2 * (unlabeled // 4)) if unlabeled else 0
+        t.labeled_batch, t.batch_size = new_labeled, new_labeled + new_unlabeled
+        message = (f"out of {'GPU ' if self.device.type == 'cuda' else ''}memory at batch size "
+                   f"{labeled + unlabeled}; continuing at batch size {t.batch_size} "
+                   f"({new_labeled} labelled + {new_unlabeled} unlabelled)")
+        self.warn(message, stage)
+        self._write_metadata(batch_size_reduced_to=t.batch_size, batch_reduction_reason=message)
 
     def _emit_progress(self, stage, done, total, sums, n, seconds) -> None:
         losses = {k: round(float(v) / n, 6) for k, v in sums.items()}

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from sra_seg_core.config import preset
-from sra_seg_core.errors import EncoderWeightsError
+from sra_seg_core.errors import ConfigError, EncoderWeightsError
 from sra_seg_core.events import read_events
 from sra_seg_core.trainer import Trainer
 
@@ -151,3 +151,36 @@ def test_sa_loss_falls_during_training(phantoms, tmp_path):
     sa = [e.losses["sa"] for e in events if e.event == "progress" and e.stage == "selftrain"]
     assert len(sa) == 8 and all(math.isfinite(v) for v in sa)
     assert sa[-1] < 0.8 * sa[0]
+
+
+def test_out_of_memory_halves_the_batch_and_goes_on(phantoms, tmp_path):
+    config = tiny(phantoms, train__batch_size=8)
+    trainer = Trainer(config, tmp_path / "run")
+    real_step, failures = trainer._selftrain_step, []
+
+    def step(*args):
+        if not failures:
+            failures.append(1)
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_step(*args)
+
+    trainer._selftrain_step = step
+    events = []
+    trainer._external_emit = events.append
+    assert trainer.run().status == "finished"
+    warning = next(e for e in events if e.event == "warning" and "memory" in e.message)
+    assert "batch size 8" in warning.message and "batch size 4" in warning.message
+    meta = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert meta["batch_size_reduced_to"] == 4
+
+
+def test_out_of_memory_at_the_smallest_batch_explains_what_to_do(phantoms, tmp_path):
+    trainer = Trainer(tiny(phantoms), tmp_path / "run")   # batch 4 = 2 + 2: nothing left to halve
+
+    def step(*args):
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 99 GB")
+
+    trainer._pretrain_step = step
+    with pytest.raises(ConfigError, match="image_size"):
+        trainer.run()
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "failed"
