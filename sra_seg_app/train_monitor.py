@@ -1,0 +1,263 @@
+"""Following a training run through its files: tail ``events.jsonl`` and ``train.log``, fold the events into a
+:class:`RunProgress`, and notice when the run ends — with a final event, or by its process disappearing.
+
+Reading files rather than the child's stdout is what lets a run outlive the window: a window opened later attaches to
+the same files (see :mod:`sra_seg_app.run_folder`) and picks the run up where it is.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from sra_seg_core.events import Event, read_events
+from sra_seg_app import run_folder as rf
+
+POLL_MS = 250
+_EVENT_START = '{"event"'   # Event.to_json writes the kind first
+
+
+class FileTail:
+    """The complete lines a growing file gained since the last read. A torn last line (a writer mid-write, or one that
+    was killed) is held back until its newline arrives; a file that shrank was replaced, so it is read afresh."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._offset = 0
+        self._partial = b""
+
+    def read_lines(self) -> list[str]:
+        try:
+            with open(self.path, "rb") as fh:
+                if os.fstat(fh.fileno()).st_size < self._offset:
+                    self._offset, self._partial = 0, b""
+                fh.seek(self._offset)
+                data = fh.read()
+        except OSError:  # not there yet, or briefly unreadable: try again next time
+            return []
+        self._offset += len(data)
+        *lines, self._partial = (self._partial + data).split(b"\n")
+        return [line.decode("utf-8", "replace").rstrip("\r") for line in lines]
+
+
+def parse_event_lines(lines: list[str]) -> list[Event]:
+    """Events from JSON lines. A line torn by a killed writer and glued to the next writer's first line (a resumed
+    run appends to the same file) still yields that second event; what cannot be parsed is skipped."""
+    return read_events(line[line.rfind(_EVENT_START):] if line.rfind(_EVENT_START) > 0 else line for line in lines)
+
+
+@dataclass
+class Series:
+    """Curves that share an x axis; a value missing at some x is NaN, so every curve has len(x) points."""
+
+    x: list[float] = field(default_factory=list)
+    values: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, x: float, values: dict[str, float | None]) -> None:
+        for name in values:
+            self.values.setdefault(name, [math.nan] * len(self.x))
+        self.x.append(x)
+        for name, ys in self.values.items():
+            value = values.get(name)
+            ys.append(math.nan if value is None else float(value))
+
+
+@dataclass
+class RunProgress:
+    """Everything the Train workspace shows about one run, folded from its events. ``x`` of every curve is the global
+    iteration: stage 2 continues after stage 1's last iteration."""
+
+    totals: dict[str, int] = field(default_factory=dict)   # stage -> iterations
+    stage: str = ""
+    stage_message: str = ""
+    iteration: int = 0                   # within the stage
+    losses: Series = field(default_factory=Series)
+    dice: Series = field(default_factory=Series)          # "mean" + one curve per class
+    best_dice: float | None = None
+    best_stage: str = ""
+    eta_s: float | None = None
+    eta_time: float | None = None       # when eta_s was measured (unix seconds)
+    throughput: float | None = None     # iterations / s
+    memory_mb: float | None = None
+    device: str = ""
+    status: str | None = None           # finished | stopped | failed (from the final event) | rf.DIED
+    error: str = ""
+    untrained_encoder: bool = False
+    warnings: list[str] = field(default_factory=list)
+    latest_checkpoint: tuple[str, int] | None = None       # (stage, iteration) of the last latest.pt
+    since: float = 0.0                  # unix seconds: an end (done / error) written earlier belongs to a past session
+
+    @classmethod
+    def for_config(cls, config) -> RunProgress:
+        """Stage lengths from a RunConfig (events refine them as the stages begin)."""
+        t = config.train
+        totals = ({"pretrain": t.pretrain_iters, "selftrain": t.selftrain_iters} if config.two_stage
+                  else {"pretrain": t.pretrain_iters + t.selftrain_iters})
+        return cls(totals=totals)
+
+    # --- derived ------------------------------------------------------------------------------------------------------
+    def offset(self, stage: str) -> int:
+        return self.totals.get("pretrain", 0) if stage == "selftrain" else 0
+
+    @property
+    def global_iteration(self) -> int:
+        return self.offset(self.stage) + self.iteration if self.stage else 0
+
+    @property
+    def total_iterations(self) -> int:
+        return sum(self.totals.values())
+
+    @property
+    def stage_number(self) -> int:
+        return 2 if self.stage == "selftrain" else 1
+
+    def eta_now(self, now: float | None = None) -> float | None:
+        """Seconds left, counted down since the last progress event."""
+        if self.eta_s is None or self.status:
+            return None
+        return max(0.0, self.eta_s - ((now or time.time()) - (self.eta_time or 0.0)))
+
+    # --- folding ------------------------------------------------------------------------------------------------------
+    def add(self, event: Event) -> None:
+        kind = event.event
+        if kind in ("done", "error") and event.time < self.since:
+            return
+        if event.stage and event.total:
+            self.totals[event.stage] = event.total
+        if event.stage and kind in ("stage", "progress", "validation"):
+            if event.stage != self.stage:
+                self.stage, self.iteration = event.stage, 0
+            self.iteration = max(self.iteration, event.iteration) if kind != "stage" else event.iteration
+        if kind == "stage":
+            self.stage_message = event.message or self.stage_message
+            self.device = (event.extra or {}).get("device", self.device)
+        elif kind == "progress":
+            self.losses.add(self.offset(event.stage) + event.iteration, event.losses or {})
+            self.throughput, self.memory_mb = event.throughput, event.memory_mb
+            self.eta_s, self.eta_time = event.eta_s, event.time
+        elif kind == "validation":
+            self.dice.add(self.offset(event.stage) + event.iteration, {"mean": event.mean_dice, **(event.dice or {})})
+            self.best_dice, self.best_stage = event.best_dice, event.stage
+        elif kind == "checkpoint" and event.message == "latest":
+            self.latest_checkpoint = (event.stage, event.iteration)
+        elif kind == "warning":
+            self.warnings.append(event.message or "")
+            self.untrained_encoder |= "UNTRAINED" in (event.message or "")
+        elif kind == "done":
+            self.status = event.status or "finished"
+            if event.best_dice is not None and event.best_dice >= 0:
+                self.best_dice = event.best_dice
+        elif kind == "error":
+            self.status, self.error = "failed", event.message or "training failed"
+        if kind in ("stage", "progress", "validation") and self.status:
+            self.status, self.error = None, ""   # a resumed run writes on after an earlier end
+
+
+class RunMonitor(QObject):
+    """Follows one run folder. ``attach`` reads what is there; while the run's process lives, a timer polls the files
+    every :data:`POLL_MS`. ``ended`` fires once, with the final status (finished, stopped, failed or rf.DIED)."""
+
+    updated = Signal(list, list)      # new events, new train.log lines
+    ended = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.run_dir: Path | None = None
+        self.progress = RunProgress()
+        self.pid: int | None = None
+        self.process: subprocess.Popen | None = None
+        self.stop_requested = False
+        self.started_at: float | None = None        # time.monotonic() of Start, for the time to the first point
+        self.first_point_s: float | None = None
+        self._events: FileTail | None = None
+        self._log: FileTail | None = None
+        self._timer = QTimer(self, interval=POLL_MS)
+        self._timer.timeout.connect(self.poll)
+
+    @property
+    def live(self) -> bool:
+        """Whether the followed run's process is being watched (it is running, or starting)."""
+        return self._timer.isActive()
+
+    def attach(self, run_dir: Path, *, process: subprocess.Popen | None = None, config=None) -> None:
+        """Follow ``run_dir`` from its first event. ``process``: the child this window just started."""
+        self.detach()
+        self.run_dir = Path(run_dir)
+        config = config or rf.read_config(self.run_dir)
+        self.progress = RunProgress.for_config(config) if config is not None else RunProgress()
+        meta = rf.read_meta(self.run_dir)
+        self.process = process
+        self.pid = process.pid if process is not None else meta.get("pid")
+        self.stop_requested = False
+        self.started_at = time.monotonic() if process is not None else None
+        self.first_point_s = None
+        self._events = FileTail(self.run_dir / rf.EVENTS_NAME)
+        self._log = FileTail(self.run_dir / rf.LOG_NAME)
+        running = meta.get("status") == "running"
+        if process is not None:   # started (or resumed) just now: whatever end the file holds is an earlier one
+            self.progress.since = time.time()
+            self._timer.start()
+        elif running and self.alive():
+            self.progress.since = meta.get("resumed") or meta.get("created") or 0.0
+            self._timer.start()
+        self.poll()
+        if not self.live and self.progress.status is None:   # a past run that did not end with an event
+            cli_error = rf.last_error_line(rf.log_tail(self.run_dir, 40))
+            if running:
+                self.progress.status = rf.DIED
+            elif not meta and cli_error:   # refused before the trainer began (e.g. a bad config)
+                self.progress.status, self.progress.error = "failed", cli_error
+
+    def detach(self) -> None:
+        """Stop following (the run itself goes on)."""
+        self._timer.stop()
+        self.process = None
+
+    def alive(self) -> bool:
+        if self.process is not None:
+            return self.process.poll() is None   # also reaps our own child
+        if self.pid is None and self.run_dir is not None:
+            self.pid = rf.read_meta(self.run_dir).get("pid")
+        return rf.engine_alive(self.pid)
+
+    def request_stop(self) -> None:
+        pid = self.process.pid if self.process is not None else self.pid
+        if self.live and pid:
+            self.stop_requested = True
+            rf.request_stop(pid)
+
+    def kill(self) -> None:
+        pid = self.process.pid if self.process is not None else self.pid
+        if self.live and pid:
+            self.stop_requested = True
+            rf.kill(pid)
+
+    def poll(self) -> None:
+        """Read what the run wrote since the last poll; end the watch when it finished or its process is gone."""
+        if self._events is None:
+            return
+        events, lines = self._read()
+        if self.live and self.progress.status is None and not self.alive():
+            more_events, more_lines = self._read()   # what it wrote just before exiting
+            events, lines = events + more_events, lines + more_lines
+            if self.progress.status is None:
+                self.progress.status = "stopped" if self.stop_requested else rf.DIED
+        if events or lines:
+            self.updated.emit(events, lines)
+        if self.live and self.progress.status is not None:
+            self._timer.stop()
+            self.ended.emit(self.progress.status)
+
+    def _read(self) -> tuple[list[Event], list[str]]:
+        events = parse_event_lines(self._events.read_lines())
+        for event in events:
+            self.progress.add(event)
+        if self.first_point_s is None and self.started_at is not None and self.progress.losses.x:
+            self.first_point_s = time.monotonic() - self.started_at
+        return events, self._log.read_lines()
