@@ -8,13 +8,18 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QApplication, QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMessageBox, QProgressDialog,
-    QStackedWidget, QToolBar, QVBoxLayout, QWidget,
+    QApplication, QDialog, QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMenu, QMessageBox,
+    QProgressDialog, QStackedWidget, QToolBar, QToolButton, QVBoxLayout, QWidget,
 )
 
 from sra_seg_core.errors import ProjectLockedError, SraSegError
 from sra_seg_core.settings import user_data_dir
 from sra_seg_app.case_browser import CaseBrowser
+from sra_seg_app.export_workspace import ExportWorkspace
+from sra_seg_app.import_dialog import ImportDialog
+from sra_seg_app.plan_panel import PlanPanel
+from sra_seg_app.thumbnails import ThumbnailGrid
+from sra_seg_app.train_workspace import TrainWorkspace
 from sra_seg_app.label_workspace import LabelWorkspace
 from sra_seg_app.processes import EngineRun
 from sra_seg_app.session import Session
@@ -43,7 +48,10 @@ class MainWindow(QMainWindow):
         self.banner.setWordWrap(True)
         self.stack = QStackedWidget()
         self.stack.addWidget(self.welcome)
-        self.workspaces: dict[str, QWidget] = {"Label": self.label_ws}
+        self.train_ws = TrainWorkspace(self.session)
+        self.export_ws = ExportWorkspace(self.session)
+        self.workspaces: dict[str, QWidget] = {"Label": self.label_ws, "Train": self.train_ws,
+                                               "Export": self.export_ws}
         for widget in self.workspaces.values():
             self.stack.addWidget(widget)
         central = QWidget()
@@ -75,6 +83,15 @@ class MainWindow(QMainWindow):
         self.tools_dock.setWidget(self.tools)
         self.tools_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.tools_dock)
+        self.plan = PlanPanel(self.session)
+        self.plan_dock = QDockWidget("Which 10 %", self)
+        self.plan_dock.setObjectName("plan")
+        self.plan_dock.setWidget(self.plan)
+        self.plan_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.plan_dock)
+        self.tabifyDockWidget(self.cases_dock, self.plan_dock)
+        self.cases_dock.raise_()
+        self.plan_dock.visibilityChanged.connect(lambda shown: shown and self.plan.activated())
         self.resizeDocks([self.cases_dock, self.tools_dock], [300, 290], Qt.Orientation.Horizontal)
 
     def _build_toolbar(self) -> None:
@@ -92,8 +109,18 @@ class MainWindow(QMainWindow):
         self.act_redo = self.session.history.createRedoAction(self, "Redo")
         self.act_redo.setIcon(icon("fa5s.redo"))
         self.act_redo.setShortcuts([QKeySequence.StandardKey.Redo, QKeySequence("Ctrl+Y")])
-        for act in (self.act_open, self.act_save, self.act_undo, self.act_redo):
+        self.import_menu = QMenu(self)
+        self.act_import_real = self.import_menu.addAction(icon("fa5s.user"), "Import real images…",
+                                                          lambda: self.import_images("real"))
+        self.act_import_synthetic = self.import_menu.addAction(icon("fa5s.magic"), "Import synthetic images…",
+                                                               lambda: self.import_images("synthetic"))
+        self.import_menu.addAction(icon("fa5s.th"), "Browse the synthetic pool…", self.browse_synthetic)
+        self.act_import = QAction(icon("fa5s.file-import"), "Import", self)
+        self.act_import.setMenu(self.import_menu)
+        self.act_import.triggered.connect(lambda: self.import_images("real"))
+        for act in (self.act_open, self.act_import, self.act_save, self.act_undo, self.act_redo):
             bar.addAction(act)
+        bar.widgetForAction(self.act_import).setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
         bar.addSeparator()
         self.workspace_group = QActionGroup(self)
         self.workspace_actions: dict[str, QAction] = {}
@@ -124,10 +151,12 @@ class MainWindow(QMainWindow):
         bar.addPermanentWidget(self.saved_label)
 
     def _build_shortcuts(self) -> None:
+        """Viewer shortcuts; live only while a viewer workspace is shown, so forms elsewhere keep their keys."""
         ws = self.label_ws
+        self.viewer_shortcuts: list[QShortcut] = []
 
         def key(seq, slot):
-            QShortcut(QKeySequence(seq), self, activated=slot)
+            self.viewer_shortcuts.append(QShortcut(QKeySequence(seq), self, activated=slot))
 
         for k in range(1, 10):
             key(str(k), lambda k=k: self.tools.select_class(k))
@@ -160,6 +189,7 @@ class MainWindow(QMainWindow):
         t.windowPreset.connect(self.label_ws.window_preset)
         t.action.connect(self.label_ws.run_action)
         self.browser.caseActivated.connect(s.select_case)
+        self.plan.caseOpened.connect(lambda _case: self.show_workspace("Label"))
         c.cursorMoved.connect(self._readout)
         s.projectChanged.connect(self._project_changed)
         s.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
@@ -234,6 +264,25 @@ class MainWindow(QMainWindow):
             return
         self.open_project(folder)
 
+    def import_images(self, role: str) -> None:
+        if self.session.project is None or self.session.read_only:
+            QMessageBox.information(self, "Import", "Open a project for writing first.")
+            return
+        ImportDialog(self.session, role=role, parent=self).exec()
+
+    def browse_synthetic(self) -> None:
+        if self.session.project is None:
+            return
+        dialog = QDialog(self)
+        dialog.setWindowTitle("Synthetic pool")
+        dialog.resize(980, 680)
+        grid = ThumbnailGrid(self.session, role="synthetic")
+        grid.caseActivated.connect(lambda case: (self.session.select_case(case), self.show_workspace("Label"),
+                                                 dialog.accept()))
+        layout = QVBoxLayout(dialog)
+        layout.addWidget(grid)
+        dialog.exec()
+
     def _project_changed(self) -> None:
         project = self.session.project
         if project is None:
@@ -245,16 +294,19 @@ class MainWindow(QMainWindow):
         self.banner.setText("Read-only: another window or process is editing this project. You can look, "
                             "but changes are not possible." if project.read_only else "")
         self.mode_label.setText("read-only" if project.read_only else "")
-        for dock in (self.cases_dock, self.tools_dock):
+        for dock in (self.cases_dock, self.plan_dock, self.tools_dock):
             dock.setVisible(True)
+        self.cases_dock.raise_()
+        self.act_import.setEnabled(not project.read_only)
         self.show_workspace("Label")
         self._update_title()
 
     def _show_welcome(self) -> None:
         self.welcome.refresh()
         self.stack.setCurrentWidget(self.welcome)
-        for dock in (self.cases_dock, self.tools_dock):
+        for dock in (self.cases_dock, self.plan_dock, self.tools_dock):
             dock.setVisible(False)
+        self.act_import.setEnabled(False)
         for act in self.workspace_actions.values():
             act.setEnabled(False)
         self.banner.setVisible(False)
@@ -264,8 +316,14 @@ class MainWindow(QMainWindow):
         for act in self.workspace_actions.values():
             act.setEnabled(self.session.project is not None)
         self.workspace_actions[name].setChecked(True)
-        self.stack.setCurrentWidget(self.workspaces[name])
-        self.tools_dock.setVisible(name in ("Label", "Review"))
+        workspace = self.workspaces[name]
+        self.stack.setCurrentWidget(workspace)
+        viewer = name in ("Label", "Review")
+        self.tools_dock.setVisible(viewer)
+        for shortcut in self.viewer_shortcuts:
+            shortcut.setEnabled(viewer)
+        if hasattr(workspace, "activated"):
+            workspace.activated()
 
     def _update_title(self) -> None:
         s = self.session
@@ -306,6 +364,7 @@ class MainWindow(QMainWindow):
                 self.device_label.setText("device: unknown")
                 return
             self.device_info = info
+            self.train_ws.set_device_info(info)
             gpus = info.get("gpus") or []
             text = f"● {gpus[0]['name']} ({gpus[0]['memory_gb']} GB)" if gpus else \
                 f"● CPU ({info.get('cpu_threads')} threads)"
@@ -318,6 +377,14 @@ class MainWindow(QMainWindow):
 
     # --- closing ----------------------------------------------------------------------------------------------------
     def closeEvent(self, event) -> None:
+        # A workspace with work in flight (a training run) may ask the user first, and may refuse.
+        for workspace in self.workspaces.values():
+            if hasattr(workspace, "can_close") and not workspace.can_close():
+                event.ignore()
+                return
+        for workspace in self.workspaces.values():
+            if hasattr(workspace, "shutdown"):
+                workspace.shutdown()
         try:
             self.session.close_project()
         except SraSegError as exc:

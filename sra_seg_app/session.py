@@ -260,6 +260,26 @@ class Session(QObject):
         self.dirtyChanged.emit(False)
         self.message.emit("Saved.")
 
+    def remove_cases(self, case_ids: list[str]) -> None:
+        """Remove cases from the project and keep the session consistent: labels saved first, caches dropped, the
+        undo history cleared if it holds edits of a removed case, and the view moved to a remaining case."""
+        self.save()
+        removed = set(case_ids)
+        if any(getattr(self.history.command(i), "case_id", None) in removed for i in range(self.history.count())):
+            self.history.clear()
+        for case_id in case_ids:
+            self.project.remove_case(case_id)
+            self._labels.pop(case_id, None)
+            self._predictions.pop(case_id, None)
+        if self.case_id in removed:
+            self.case_id, self.image = "", None
+            rest = [c for c in self.project.cases if c.role == "real"] or self.project.cases
+            if rest:
+                self.select_case(rest[0].id)
+            else:
+                self.caseChanged.emit("")
+        self.casesChanged.emit()
+
     def reload_case(self, case_id: str) -> None:
         """Forget cached arrays of a case (its label file changed outside the editor, e.g. prediction accepted)."""
         self._labels.pop(case_id, None)
