@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
 
 from sra_seg_core.errors import ProjectLockedError, SraSegError
 from sra_seg_core.settings import user_data_dir
+from sra_seg_app.blend_workspace import BlendWorkspace
 from sra_seg_app.case_browser import CaseBrowser
 from sra_seg_app.export_workspace import ExportWorkspace
 from sra_seg_app.import_dialog import ImportDialog
@@ -48,10 +49,11 @@ class MainWindow(QMainWindow):
         self.banner.setWordWrap(True)
         self.stack = QStackedWidget()
         self.stack.addWidget(self.welcome)
+        self.blend_ws = BlendWorkspace(self.session)
         self.train_ws = TrainWorkspace(self.session)
         self.export_ws = ExportWorkspace(self.session)
-        self.workspaces: dict[str, QWidget] = {"Label": self.label_ws, "Train": self.train_ws,
-                                               "Export": self.export_ws}
+        self.workspaces: dict[str, QWidget] = {"Label": self.label_ws, "Blend": self.blend_ws,
+                                               "Train": self.train_ws, "Export": self.export_ws}
         for widget in self.workspaces.values():
             self.stack.addWidget(widget)
         central = QWidget()
