@@ -19,6 +19,7 @@ from sra_seg_app.case_browser import CaseBrowser
 from sra_seg_app.export_workspace import ExportWorkspace
 from sra_seg_app.import_dialog import ImportDialog
 from sra_seg_app.plan_panel import PlanPanel
+from sra_seg_app.review_workspace import ReviewWorkspace
 from sra_seg_app.thumbnails import ThumbnailGrid
 from sra_seg_app.train_workspace import TrainWorkspace
 from sra_seg_app.label_workspace import LabelWorkspace
@@ -51,9 +52,11 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.welcome)
         self.blend_ws = BlendWorkspace(self.session)
         self.train_ws = TrainWorkspace(self.session)
+        self.review_ws = ReviewWorkspace(self.session)
         self.export_ws = ExportWorkspace(self.session)
         self.workspaces: dict[str, QWidget] = {"Label": self.label_ws, "Blend": self.blend_ws,
-                                               "Train": self.train_ws, "Export": self.export_ws}
+                                               "Train": self.train_ws, "Review": self.review_ws,
+                                               "Export": self.export_ws}
         for widget in self.workspaces.values():
             self.stack.addWidget(widget)
         central = QWidget()
@@ -192,6 +195,7 @@ class MainWindow(QMainWindow):
         t.action.connect(self.label_ws.run_action)
         self.browser.caseActivated.connect(s.select_case)
         self.plan.caseOpened.connect(lambda _case: self.show_workspace("Label"))
+        self.review_ws.correctRequested.connect(lambda *_: self.show_workspace("Label"))
         c.cursorMoved.connect(self._readout)
         s.projectChanged.connect(self._project_changed)
         s.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
@@ -321,7 +325,7 @@ class MainWindow(QMainWindow):
         workspace = self.workspaces[name]
         self.stack.setCurrentWidget(workspace)
         viewer = name in ("Label", "Review")
-        self.tools_dock.setVisible(viewer)
+        self.tools_dock.setVisible(name == "Label")
         for shortcut in self.viewer_shortcuts:
             shortcut.setEnabled(viewer)
         if hasattr(workspace, "activated"):

@@ -4,8 +4,13 @@ Widgets call the session's methods and redraw on its signals; the session talks 
 :class:`~sra_seg_core.project.Project`. Never losing work is its job:
 
 * every completed edit is journaled at once through ``Project.append_stroke`` (fsynced), so a crash loses no stroke;
-* label volumes are saved (atomically) after a short quiet period, on case changes and on close;
+* label volumes are saved (atomically) after a short quiet period, on case changes and on close; a save that fails
+  (a full disk) says so and keeps the case unsaved, its strokes safe in the journal;
 * a project in use by another process opens read-only, where edits are refused with a message.
+
+A case's image is read in a worker thread (a 2048 x 2048 photograph takes about half a second to decode) while the
+event loop keeps running — timers tick and windows repaint — and user input waits until the case is there, so the
+API stays synchronous: after ``select_case`` returns, ``image`` is the new case's.
 """
 
 from __future__ import annotations
@@ -14,9 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, Qt, QThread, QTimer, Signal
+from PySide6.QtGui import QGuiApplication
 
 from sra_seg_core.annotation import SliceEdit
+from sra_seg_core.cli import error_line
+from sra_seg_core.errors import SraSegError
 from sra_seg_core.image import Image
 from sra_seg_core.project import Project, SliceStatus
 from sra_seg_core.settings import add_recent_project
@@ -56,6 +64,22 @@ class WindowLevel:
         return cls(float(lo), float(hi))
 
 
+class _ImageReader(QThread):
+    """Reads one case's image off the GUI thread; ``image`` or ``error`` once finished."""
+
+    def __init__(self, project: Project, case_id: str):
+        super().__init__()
+        self.project, self.case_id = project, case_id
+        self.image: Image | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.image = self.project.read_image(self.case_id)
+        except BaseException as exc:  # raised again on the GUI thread, as if read there
+            self.error = exc
+
+
 class Session(QObject):
     projectChanged = Signal()                # a project was opened or closed
     caseChanged = Signal(str)                # the shown case ("" = none)
@@ -67,6 +91,7 @@ class Session(QObject):
     windowLevelChanged = Signal()
     message = Signal(str)                    # a short note for the status bar
     dirtyChanged = Signal(bool)
+    busyChanged = Signal(bool)               # a case's image is being read (the GUI keeps running meanwhile)
 
     def __init__(self, parent=None, *, undo_cap_mb: int = 256):
         super().__init__(parent)
@@ -80,6 +105,8 @@ class Session(QObject):
         self._predictions: dict[str, np.ndarray | None] = {}
         self._dirty: set[str] = set()
         self.recovered: dict[str, int] = {}     # strokes recovered at the last open, by case
+        self.busy = False                       # a case's image is being read
+        self._pending: tuple[str, int | None] | None = None
         self._autosave = QTimer(self, singleShot=True, interval=AUTOSAVE_MS)
         self._autosave.timeout.connect(self.save)
 
@@ -105,16 +132,23 @@ class Session(QObject):
         pending = {case_id: n for case_id, n in pending.items() if n}
         if not pending or project.read_only:
             return
+        text = (f"Recovered {sum(pending.values())} stroke(s) on {len(pending)} case(s) from a session that ended "
+                "without saving.")
         for case_id in pending:
-            project.save_label(case_id, project.read_label(case_id).array)
-        self.message.emit(f"Recovered {sum(pending.values())} stroke(s) on {len(pending)} case(s) from a session that "
-                          "ended without saving.")
+            try:
+                project.save_label(case_id, project.read_label(case_id).array)
+            except (SraSegError, OSError) as exc:  # read_label replays the journal, so they are shown all the same
+                text += f" They could not be saved yet ({error_line(exc)}) and stay safe in the journal."
+                break
+        self.message.emit(text)
         self.recovered = pending
 
     def close_project(self) -> None:
         if self.project is None:
             return
-        self.save()
+        if not self.save():  # what could not be saved is in the journal, replayed when the project is opened again
+            self._dirty.clear()
+            self.dirtyChanged.emit(False)
         self.history.clear()
         self.project.close()
         self.project = None
@@ -132,16 +166,48 @@ class Session(QObject):
     def select_case(self, case_id: str, z: int | None = None) -> None:
         if self.project is None:
             return
+        if self.busy:  # asked again while an image is read (a timer, a queued signal): the newest request wins
+            self._pending = (case_id, z)
+            return
         if case_id != self.case_id:
             if self._dirty:
                 self.save()
-            self.image = self.project.read_image(case_id)
+            project = self.project
+            image = self._read_image(case_id)
+            if self.project is not project:  # closed while reading
+                return
+            self.image = image
             self.case_id = case_id
             self.window = WindowLevel.auto(self.image.array)
             self.z = self.image.shape[0] // 2 if z is None else 0
             self.caseChanged.emit(case_id)
             self.windowLevelChanged.emit()
         self.set_slice(self.z if z is None else z, force=True)
+        if self._pending is not None:
+            (case_id, z), self._pending = self._pending, None
+            self.select_case(case_id, z)
+
+    def _read_image(self, case_id: str) -> Image:
+        """The case's image, read in a worker thread while the event loop runs without user input (see the module)."""
+        if QCoreApplication.instance() is None:
+            return self.project.read_image(case_id)
+        reader = _ImageReader(self.project, case_id)
+        loop = QEventLoop()
+        reader.finished.connect(loop.quit)  # queued to this thread: delivered inside exec() even if already done
+        self.busy = True
+        self.busyChanged.emit(True)
+        QGuiApplication.setOverrideCursor(Qt.CursorShape.BusyCursor)
+        try:
+            reader.start()
+            loop.exec(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+        finally:
+            reader.wait()
+            QGuiApplication.restoreOverrideCursor()
+            self.busy = False
+            self.busyChanged.emit(False)
+        if reader.error is not None:
+            raise reader.error
+        return reader.image
 
     def set_slice(self, z: int, *, force: bool = False) -> None:
         if self.image is None:
@@ -249,16 +315,24 @@ class Session(QObject):
     def dirty(self) -> bool:
         return bool(self._dirty)
 
-    def save(self) -> None:
-        """Write every changed label volume (atomic; clears their journals)."""
+    def save(self) -> bool:
+        """Write every changed label volume (atomic; clears their journals). Returns whether all are saved; a write
+        that fails (a full disk, a folder made read-only) leaves the case unsaved with its strokes in the journal,
+        the previous label file intact, and says so in a message."""
         self._autosave.stop()
         if self.project is None or self.project.read_only or not self._dirty:
-            return
+            return True
         for case_id in sorted(self._dirty):
-            self.project.save_label(case_id, self._labels[case_id])
-        self._dirty.clear()
+            try:
+                self.project.save_label(case_id, self._labels[case_id])
+            except (SraSegError, OSError) as exc:
+                self.message.emit(f"Could not save the labels of {case_id}: {error_line(exc)}. Every stroke is kept "
+                                  "in the journal; make room or fix the folder, then save again (Ctrl+S).")
+                return False
+            self._dirty.discard(case_id)
         self.dirtyChanged.emit(False)
         self.message.emit("Saved.")
+        return True
 
     def remove_cases(self, case_ids: list[str]) -> None:
         """Remove cases from the project and keep the session consistent: labels saved first, caches dropped, the
@@ -281,7 +355,13 @@ class Session(QObject):
         self.casesChanged.emit()
 
     def reload_case(self, case_id: str) -> None:
-        """Forget cached arrays of a case (its label file changed outside the editor, e.g. prediction accepted)."""
+        """Forget cached arrays of a case (its label file changed outside the editor, e.g. prediction accepted).
+
+        Undo steps recorded on the old labels would write stale pixels into the new ones, so a history that holds
+        edits of this case is cleared (and the user told)."""
+        if any(getattr(self.history.command(i), "case_id", None) == case_id for i in range(self.history.count())):
+            self.history.clear()
+            self.message.emit(f"The labels of {case_id} were replaced: the undo history was cleared.")
         self._labels.pop(case_id, None)
         self._predictions.pop(case_id, None)
         self.labelsChanged.emit(case_id, -1)

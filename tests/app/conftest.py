@@ -31,6 +31,17 @@ def demo_path(demo_template, tmp_path):
 
 
 @pytest.fixture
+def session(demo_path):
+    """A session (the GUI model, no window) with the demo project open."""
+    from sra_seg_app.session import Session
+
+    s = Session()
+    s.open_project(demo_path)
+    yield s
+    s.close_project()
+
+
+@pytest.fixture
 def window(qtbot):
     from sra_seg_app.main_window import MainWindow
 

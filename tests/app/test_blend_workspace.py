@@ -22,14 +22,6 @@ SIZE = 256
 
 
 @pytest.fixture
-def session(demo_path):
-    s = Session()
-    s.open_project(demo_path)
-    yield s
-    s.close_project()
-
-
-@pytest.fixture
 def workspace(qtbot, session):
     ws = BlendWorkspace(session)
     qtbot.addWidget(ws)

@@ -12,17 +12,8 @@ from PySide6.QtWidgets import QFileDialog
 from sra_seg_core.annotation import make_edit
 from sra_seg_core.io import read_label
 from sra_seg_app.export_workspace import ExportWorkspace
-from sra_seg_app.session import Session
 
 LABELLED = ["patient001_frame01", "patient001_frame09"]  # the demo's cases with approved labels
-
-
-@pytest.fixture
-def session(demo_path):
-    session = Session()
-    session.open_project(demo_path)
-    yield session
-    session.close_project()
 
 
 @pytest.fixture

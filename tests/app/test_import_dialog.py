@@ -11,7 +11,6 @@ from sra_seg_core.image import Image
 from sra_seg_core.io import write_image
 from sra_seg_core.project import Project
 from sra_seg_app.import_dialog import ImportDialog
-from sra_seg_app.session import Session
 from sra_seg_app.thumbnails import ThumbnailGrid, thumbnail_array
 
 WAIT_MS = 30_000
@@ -19,14 +18,6 @@ WAIT_MS = 30_000
 
 def volume(seed: int, shape=(3, 20, 24)) -> Image:
     return Image.from_spacing(np.random.default_rng(seed).random(shape).astype(np.float32), (1.0, 1.0, 2.0))
-
-
-@pytest.fixture
-def session(demo_path):
-    session = Session()
-    session.open_project(demo_path)
-    yield session
-    session.close_project()
 
 
 @pytest.fixture

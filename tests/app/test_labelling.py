@@ -175,3 +175,13 @@ def test_cursor_readout_names_the_label(opened, qtbot):
     info = {"voxel": (30, 30, s.z), "value": 1.0, "label": 3, "prediction": None, "world": (0.0, 0.0, 0.0)}
     opened._readout(info)
     assert "label LV" in opened.readout.text() and "voxel (30, 30," in opened.readout.text()
+
+
+def test_replacing_a_cases_labels_clears_undo_steps_that_would_write_stale_pixels(opened):
+    s = opened.session
+    opened.canvas.paint_at(*centre(opened))
+    assert s.history.count() == 1
+    s.save()
+    s.project.save_label(s.case_id, np.zeros(s.image.shape, np.uint8))   # e.g. a prediction accepted elsewhere
+    s.reload_case(s.case_id)
+    assert s.history.count() == 0 and not s.labels().any()

@@ -22,7 +22,6 @@ from sra_seg_core.config import RunConfig, preset
 from sra_seg_core.events import Event
 from sra_seg_app import run_folder as rf
 from sra_seg_app.config_form import FORM_KEYS, AdvancedDialog, ConfigForm, apply_preset, encoder_status
-from sra_seg_app.session import Session
 from sra_seg_app.train_monitor import FileTail, RunProgress, parse_event_lines
 from sra_seg_app.train_workspace import ResumeDialog, TrainWorkspace
 
@@ -30,14 +29,6 @@ RUN_TIMEOUT_MS = 180_000
 
 
 # --- fixtures ---------------------------------------------------------------------------------------------------------
-@pytest.fixture
-def session(demo_path):
-    s = Session()
-    s.open_project(demo_path)
-    yield s
-    s.close_project()
-
-
 @pytest.fixture
 def workspace(session, qtbot):
     ws = TrainWorkspace(session)
