@@ -315,6 +315,8 @@ class ImportDialog(QDialog):
         header = self.problems.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        # long reasons wrap: rows grow with the column whenever the dialog is resized
+        header.sectionResized.connect(lambda *_: self.problems.resizeRowsToContents())
         self.problems.setColumnWidth(0, 260)
         self.problems.setMinimumHeight(150)
         self.grid = ThumbnailGrid(self.session, case_ids=[])
@@ -358,9 +360,10 @@ class ImportDialog(QDialog):
     def _shown_name(self, path: Path) -> str:
         """A file's name, with its subfolders when it lies inside the chosen folder (many Info.cfg files differ
         only there)."""
-        if len(self.sources) == 1 and self.sources[0].is_dir() and path.is_relative_to(self.sources[0].absolute()):
-            return path.relative_to(self.sources[0].absolute()).as_posix()
-        return path.name
+        folder = self.sources[0].absolute()
+        if len(self.sources) == 1 and self.sources[0].is_dir() and path.is_relative_to(folder) and path != folder:
+            return path.relative_to(folder).as_posix()
+        return path.name  # also the chosen folder itself, when it is one DICOM series
 
     def _summary(self) -> str:
         report = self.report

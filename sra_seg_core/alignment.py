@@ -42,6 +42,7 @@ from torch import Tensor, nn
 
 from sra_seg_core.atomic import atomic_write
 from sra_seg_core.errors import ConfigError, EncoderWeightsError, InputError
+from sra_seg_core.inference import load_failure
 
 ENCODERS = {"small": "vit_small_patch14_dinov2", "base": "vit_base_patch14_dinov2", "large": "vit_large_patch14_dinov2"}
 IMAGE_SIZE = 224  # a 16x16 patch grid with patch 14: the same grid as the U-Net bottleneck at 256x256
@@ -191,7 +192,7 @@ def _read_state_dict(path: Path) -> dict[str, Tensor]:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a damaged file can fail anywhere in either parser
         raise InputError(
-            f"not a readable PyTorch (.pth) or safetensors checkpoint ({type(err).__name__}: {err}); "
+            f"not a readable PyTorch (.pth) or safetensors checkpoint ({load_failure(err)}); "
             "check that the download finished, or use the official DINOv2 .pth or a timm .safetensors",
             path,
         ) from err

@@ -2,7 +2,7 @@
 
 Write to a temporary file in the destination folder, flush and fsync it, rename it over the destination, then fsync
 the folder so the rename itself survives a power cut. If anything fails the temporary file is removed and the previous
-file is untouched.
+file is untouched; a file-system error (a full disk, no permission) is raised naming the destination.
 """
 
 from __future__ import annotations
@@ -57,8 +57,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, dest)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename in (None, str(tmp)):
+            # name the file the user asked for: a full disk names no file, a failed temporary file is hidden
+            raise OSError(exc.errno, exc.strerror or str(exc), str(dest)) from exc
         raise
     fsync_dir(folder)
     return dest

@@ -235,6 +235,14 @@ def preset(name: str) -> RunConfig:
 
 
 # --- files -------------------------------------------------------------------------------------------------------
+def _one_line(exc: Exception) -> str:
+    """A parser's error as one line: YAML's spans several (the offending text with a caret under it)."""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:
+        return f"{getattr(exc, 'problem', None) or type(exc).__name__} (line {mark.line + 1}, column {mark.column + 1})"
+    return " ".join(str(exc).split())
+
+
 def load_config_file(path: str | Path, base: RunConfig | None = None) -> RunConfig:
     """Read a YAML (.yaml/.yml), TOML (.toml) or JSON config file on top of ``base`` (default values)."""
     path = Path(path)
@@ -254,7 +262,7 @@ def load_config_file(path: str | Path, base: RunConfig | None = None) -> RunConf
 
             data = yaml.safe_load(text) or {}
     except Exception as exc:  # each parser has its own error type; all mean "not a valid file"
-        raise ConfigError(f"not a valid {path.suffix.lstrip('.') or 'YAML'} config: {exc}", path) from None
+        raise ConfigError(f"not a valid {path.suffix.lstrip('.') or 'YAML'} config: {_one_line(exc)}", path) from None
     if not isinstance(data, dict):
         raise ConfigError("a config file must hold a table of sections (data, train, blend, …)", path)
     config = (base or RunConfig()).copy()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -80,6 +81,8 @@ class JsonLinesSink:
         elif isinstance(target, (str, Path)):
             Path(target).parent.mkdir(parents=True, exist_ok=True)
             self._stream, self._owned = open(target, "a", encoding="utf-8"), True
+            if _ends_mid_line(Path(target)):  # a writer killed mid-line: the next event must not be glued to it
+                self._stream.write("\n")
         else:
             self._stream, self._owned = target, False
 
@@ -90,6 +93,14 @@ class JsonLinesSink:
     def close(self) -> None:
         if self._owned:
             self._stream.close()
+
+
+def _ends_mid_line(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        if fh.seek(0, os.SEEK_END) == 0:
+            return False
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) != b"\n"
 
 
 def fan_out(*sinks: EventSink | None) -> EventSink:

@@ -8,6 +8,8 @@ from elsewhere cannot run code.
 
 from __future__ import annotations
 
+import pickle
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,17 +52,38 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "auto") -> LoadedModel:
-    """Load ``best.pt`` / ``latest.pt`` (or any checkpoint the trainer wrote) for inference."""
+def load_failure(exc: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` refused a file, in one line. For a file that would run code, torch's own
+    text explains how to load it unsafely — the one thing not to do with a file from elsewhere — so it is not shown."""
+    if isinstance(exc, pickle.UnpicklingError):
+        refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        what = f"calls {refused.group(1)}" if refused else "holds more than tensors and plain values"
+        return f"it {what}, which weights never do, so it was not loaded"
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text if len(text) <= 120 else text[:117] + '...'}"
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """The contents of a checkpoint file as saved, with ``weights_only=True``: tensors and plain values only, so a
+    file from elsewhere cannot run code. InputError when it is missing, damaged, holds anything else, or is no dict."""
     path = Path(path)
     if not path.is_file():
         raise InputError("checkpoint not found", path)
-    device = resolve_device(device) if isinstance(device, str) else device
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # pickle/zip errors come in many types; all mean "not a usable checkpoint"
-        raise InputError(f"not a readable SRA-Seg checkpoint ({type(exc).__name__}: {str(exc)[:120]})", path) from None
-    if not isinstance(state, dict) or "model" not in state or "model_config" not in state:
+        raise InputError(f"not a readable SRA-Seg checkpoint ({load_failure(exc)})", path) from None
+    if not isinstance(state, dict):
+        raise InputError(f"not an SRA-Seg checkpoint (it holds a {type(state).__name__}, not a dict)", path)
+    return state
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "auto") -> LoadedModel:
+    """Load ``best.pt`` / ``latest.pt`` (or any checkpoint the trainer wrote) for inference."""
+    path = Path(path)
+    device = resolve_device(device) if isinstance(device, str) else device
+    state = read_checkpoint(path)
+    if "model" not in state or "model_config" not in state:
         raise InputError("not an SRA-Seg checkpoint (no model weights / model config inside)", path)
     mc = state["model_config"]
     model = UNet(mc["in_channels"], state["num_classes"], tuple(mc["channels"]), tuple(mc["dropout"]))

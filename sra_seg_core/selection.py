@@ -449,13 +449,11 @@ def _load_teacher_student(run_dir: Path, device: str):
     """The student and EMA teacher of a run's ``latest.pt``, both in eval mode, and the training slice size."""
     import copy
 
-    import torch
-
-    from sra_seg_core.inference import load_checkpoint
+    from sra_seg_core.inference import load_checkpoint, read_checkpoint
 
     path = run_dir / "checkpoints" / "latest.pt"
     loaded = load_checkpoint(path, device)
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = read_checkpoint(path)
     if "teacher" not in state:
         method = loaded.meta.get("method", "?")
         raise InputError(f"this checkpoint has no teacher (method {method}, stage {loaded.meta.get('stage', '?')}); "

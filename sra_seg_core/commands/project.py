@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -21,7 +22,8 @@ def register(subparsers) -> None:
         "import",
         help="import images (and labels found by name) into a project",
         description="Import image files or folders. X_gt / X_label / X_seg next to X, or X in --labels, is X's "
-        "label. Exit code 1 when some images could not be imported (each is listed with the reason).",
+        "label. Exit code 1 when some images could not be imported (each is listed with the reason), 2 when none "
+        "could (each is an error line).",
     )
     imp.add_argument("dir", type=Path, help="project folder")
     imp.add_argument("sources", type=Path, nargs="+", metavar="SRC", help="image files or folders")
@@ -77,12 +79,14 @@ def run_import(args: argparse.Namespace) -> int:
     for case in report.imported:
         extras = "".join(f", {kind}" for kind in ("label", "reference") if getattr(case, kind))
         print(f"imported {case.id} ({case.role}, {'x'.join(map(str, case.shape))}{extras}) from {case.source}")
+    # nothing imported is a failed command: its reasons are errors, like any other user error
+    failed = bool(report.skipped) and not report.imported
     for path, reason in report.skipped:
-        print(f"skipped {path}: {reason}")
+        print(f"{'error:' if failed else 'skipped'} {path}: {reason}", file=sys.stderr if failed else sys.stdout)
     for path in report.ignored:
         print(f"ignored {path}: not an image")
     print(f"{len(report.imported)} imported, {len(report.skipped)} skipped, {len(report.ignored)} ignored")
-    return 1 if report.skipped else 0
+    return 2 if failed else 1 if report.skipped else 0
 
 
 def _status_summary(status: str) -> str:

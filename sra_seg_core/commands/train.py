@@ -100,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
     human = None
     if not args.quiet:
         def human(event):
-            print(format_event(event), file=sys.stderr, flush=True)
+            if event.event != "error":  # cli.main prints the one error line itself
+                print(format_event(event), file=sys.stderr, flush=True)
     try:
         result = Trainer(config, run_dir, emit=fan_out(sink, human)).run(resume=bool(args.resume))
     finally:

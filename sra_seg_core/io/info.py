@@ -1,7 +1,8 @@
 """What an image file's header says, and the checks made on it before (and just after) the pixels are decoded.
 
 Every reader first produces an :class:`ImageInfo` from the header alone, so an oversized image, an empty dimension or a
-4-D file without a chosen frame is refused before any pixel is decoded; then the decoded data is checked for NaN/Inf.
+4-D file without a chosen frame is refused before any pixel is decoded; then the decoded data is checked for NaN/Inf
+and the geometry for a proper voxel grid.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from sra_seg_core.errors import InputError
+
+MIN_SPACING_MM = 1e-6  # a nanometre: no imaging device resolves less, so smaller is a damaged header
 
 # What each format's ``open_*`` returns beside the ImageInfo: load(frame) -> (array, affine, meta), where array is
 # (Z, Y, X) or (Z, Y, X, C) for multi-channel pixels, affine the (4, 4) RAS+ matrix, and meta goes to Image.meta.
@@ -50,7 +53,7 @@ class ImageInfo:
 
     def check_size(self, max_pixels: int, path: Path) -> None:
         """Refuse empty images and images with more than ``max_pixels`` pixels per frame."""
-        if 0 in self.shape or self.frames == 0:
+        if min(*self.shape, self.frames) < 1:  # a damaged header can even declare negative sizes
             raise InputError(f"has an empty dimension (shape {self.describe_shape()}): there is no image data", path)
         if self.pixels > max_pixels:
             raise InputError(
@@ -85,12 +88,36 @@ def check_finite(array: np.ndarray, path: Path) -> None:
     """Refuse float data that holds NaN or Inf: every later step (normalisation, training, metrics) would spread it."""
     if array.dtype.kind not in "fc":
         return
-    bad = array.size - int(np.count_nonzero(np.isfinite(array)))
+    # block by block: a flag array as large as the volume would add a quarter of a float32 volume to the peak memory
+    flat = array.ravel(order="K")  # a view of any contiguous array
+    block = 1 << 24
+    finite = sum(int(np.count_nonzero(np.isfinite(flat[i : i + block]))) for i in range(0, flat.size, block))
+    bad = array.size - finite
     if bad:
         raise InputError(
             f"contains {bad:,} NaN or infinite values out of {array.size:,}; replace them (e.g. with 0) and try again",
             path,
         )
+
+
+def check_geometry(affine: np.ndarray, path: Path) -> None:
+    """Refuse a (4, 4) voxel -> mm matrix that places no proper voxel grid: values that are not finite, a voxel size
+    below a nanometre (0 in a damaged sform / qform / spacing), or axes that point the same way. Nothing could be
+    measured or displayed on it, and a project could not store it."""
+    linear = affine[:3, :3]
+    if not np.isfinite(affine).all():
+        problem = "values that are not finite"
+    else:
+        spacing = np.linalg.norm(linear, axis=0)
+        small = [f"{mm:.3g} mm along {axis}" for axis, mm in zip("ijk", spacing) if mm < MIN_SPACING_MM]
+        if small:
+            problem = "a voxel size of " + " and ".join(small)
+        elif abs(np.linalg.det(linear / spacing)) < 1e-6:
+            problem = "two voxel axes point the same way"
+        else:
+            return
+    raise InputError(f"has a damaged voxel geometry ({problem}); fix the header's spacing / orientation or export "
+                     "the image again", path)
 
 
 def short_reason(exc: BaseException) -> str:

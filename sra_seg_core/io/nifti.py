@@ -2,9 +2,10 @@
 goes through SimpleITK.
 
 Reading: nibabel's data is ``[i, j, k]``; it is transposed (a view, no copy) to ``Image.array``'s ``[k, j, i]``.
-Uncompressed files are memory-mapped copy-on-write, so the file is neither copied twice nor ever modified. The scaled
-data (``scl_slope`` / ``scl_inter``) is returned, which stays in the stored integer type when the scaling is identity
-(label maps stay integer). Big-endian data is converted to native byte order (torch refuses anything else).
+Uncompressed files are memory-mapped copy-on-write, so the file is neither copied twice nor ever modified; compressed
+ones are decompressed straight into the one array they become. The scaled data (``scl_slope`` / ``scl_inter``) is
+returned, which stays in the stored integer type when the scaling is identity (label maps stay integer). Big-endian
+data is converted to native byte order (torch refuses anything else).
 
 Writing: the header of the image read (``Image.meta["nifti_header"]``) is reused — qform / sform codes, units,
 description, extensions — with the new shape and data type, and its qform and sform are set to the image's affine
@@ -20,6 +21,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 from nibabel.filebasedimages import ImageFileError
+from nibabel.openers import ImageOpener
 from nibabel.spatialimages import HeaderDataError
 from nibabel.volumeutils import apply_read_scaling
 
@@ -27,8 +29,10 @@ from sra_seg_core.atomic import atomic_write
 from sra_seg_core.errors import InputError
 from sra_seg_core.io.info import ImageInfo, Loader, cannot_read
 
-READ_ERRORS = (ImageFileError, HeaderDataError, OSError, EOFError, ValueError, zlib.error)
+# OverflowError: a damaged header's data offset or size that cannot even be mapped
+READ_ERRORS = (ImageFileError, HeaderDataError, OSError, EOFError, ValueError, OverflowError, zlib.error)
 NIFTI1_MAX_DIM = 32767
+_BLOCK_BYTES = 16 << 20  # decompression step (see _decompressed)
 FORMAT = "NIfTI"
 
 
@@ -70,6 +74,8 @@ def open_nifti(path: Path) -> tuple[ImageInfo, Loader]:
         try:
             if len(shape) > 3:  # only this frame is read (nibabel slices the file, even a compressed one)
                 data = np.asanyarray(img.dataobj[(slice(None),) * 3 + (frame or 0,) + (0,) * (len(shape) - 4)])
+            elif not fields and _is_compressed(path):
+                data = _decompressed(img)
             else:
                 data = np.asanyarray(img.dataobj)
         except READ_ERRORS as exc:
@@ -88,6 +94,30 @@ def open_nifti(path: Path) -> tuple[ImageInfo, Loader]:
         return array, img.affine.copy(), meta
 
     return info, load
+
+
+def _is_compressed(path: Path) -> bool:
+    return str(path).lower().endswith(".gz")
+
+
+def _decompressed(img: nib.Nifti1Image) -> np.ndarray:
+    """The whole scaled volume of a compressed file, decompressed block by block straight into its array.
+
+    nibabel reads through gzip's ``readinto``, which holds a second full copy of the volume while it decompresses;
+    this way the peak memory is one volume (plus one more only when scaling makes it floating point).
+    """
+    proxy = img.dataobj
+    raw = np.empty(proxy.shape, img.header.get_data_dtype(), order="F")
+    view = memoryview(raw.reshape(-1, order="F").view(np.uint8))
+    with ImageOpener(proxy.file_like) as fh:
+        fh.seek(proxy.offset)
+        done = 0
+        while done < len(view):
+            read = fh.readinto(view[done : done + _BLOCK_BYTES])
+            if not read:
+                raise EOFError(f"the file ends {len(view) - done:,} bytes before its image data does")
+            done += read
+    return apply_read_scaling(raw, proxy.slope, proxy.inter)
 
 
 def write_nifti(array: np.ndarray, affine: np.ndarray, path: Path, header: nib.Nifti1Header | None = None) -> None:

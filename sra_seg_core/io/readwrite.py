@@ -17,7 +17,7 @@ from sra_seg_core.io.dicom import DICOM_DTYPES, dicom_pixels, open_dicom_series,
 from sra_seg_core.io.dtypes import cast, parse_dtype, storable
 from sra_seg_core.io.formats import DICOM_SERIES, RASTER_FORMATS, format_name, suffix_of
 from sra_seg_core.io.grey import check_grey_rule, to_grey
-from sra_seg_core.io.info import ImageInfo, Loader, check_finite
+from sra_seg_core.io.info import ImageInfo, Loader, check_finite, check_geometry
 from sra_seg_core.io.itk import open_itk, to_sitk, write_itk
 from sra_seg_core.io.nifti import open_nifti, write_nifti
 from sra_seg_core.io.raster import raster_pixels
@@ -63,6 +63,7 @@ def read_pixels(
     if array.ndim == 4:
         array = to_scalar(array, path)
     check_finite(array, path)
+    check_geometry(affine, path)
     if t is not None:
         meta["frame"] = t
     return Image(array, affine, path, {"format": info.format, **meta})

@@ -1,8 +1,9 @@
 """Which file is the label of which image, by name.
 
-A label for image ``X.ext`` is ``X_gt.ext``, ``X_label.ext`` or ``X_seg.ext`` beside it, or, when a label folder is
-given, a file named ``X`` (any supported extension, also with those suffixes) in that folder — the FIVES layout keeps
-``Original/1_A.png`` and ``Ground truth/1_A.png``.
+A label for image ``X.ext`` is ``X_gt``, ``X_label`` or ``X_seg`` beside it — with the same extension, else any
+supported one (an ``X.nii`` scan with an ``X_gt.nii.gz`` label) — or, when a label folder is given, a file named ``X``
+(any supported extension, also with those suffixes) in that folder — the FIVES layout keeps ``Original/1_A.png`` and
+``Ground truth/1_A.png``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sra_seg_core.atomic import split_suffix
+from sra_seg_core.io.formats import SUPPORTED_SUFFIXES
 
 LABEL_SUFFIXES = ("_gt", "_label", "_seg")
 
@@ -27,9 +29,10 @@ def find_label(image: Path, label_files: dict[str, Path] | None = None) -> Path 
     built by :func:`label_index`)."""
     stem, ext = split_suffix(image)
     for suffix in LABEL_SUFFIXES:
-        sibling = image.with_name(f"{stem}{suffix}{ext}")
-        if sibling.is_file():
-            return sibling
+        for label_ext in dict.fromkeys((ext, *SUPPORTED_SUFFIXES)):
+            sibling = image.with_name(f"{stem}{suffix}{label_ext}")
+            if sibling.is_file():
+                return sibling
     if label_files:
         for name in (stem, *(stem + suffix for suffix in LABEL_SUFFIXES)):
             if name in label_files:
@@ -38,10 +41,12 @@ def find_label(image: Path, label_files: dict[str, Path] | None = None) -> Path 
 
 
 def labels_among(files: list[Path]) -> set[Path]:
-    """The files in ``files`` that are the suffixed label of another file in it (not images in their own right)."""
-    present = set(files)
+    """The files in ``files`` that are the suffixed label of another file beside it in the list (whatever the two
+    extensions), so not images in their own right."""
+    stems = {(path.parent, split_suffix(path)[0]) for path in files}
     return {
-        image.with_name(f"{split_suffix(image)[0]}{suffix}{split_suffix(image)[1]}")
-        for image in files
+        path
+        for path in files
         for suffix in LABEL_SUFFIXES
-    } & present
+        if (stem := split_suffix(path)[0]).endswith(suffix) and (path.parent, stem[: -len(suffix)]) in stems
+    }
