@@ -35,3 +35,33 @@ def test_encode_then_decode_equals_forward():
 def test_build_model_uses_the_config_channels():
     model = build_model(ModelConfig(channels=(4, 8, 16, 32, 64)), num_classes=2)
     assert model.bottleneck_channels == 64 and model.num_classes == 2
+
+
+def test_the_cpu_channels_last_convolution_has_nn_conv2d_gradients_and_state_dict():
+    """model.Conv2d computes its weight gradient from plain-layout copies on the CPU (a faster oneDNN kernel); the
+    values must be nn.Conv2d's, for input, weight and bias, in both memory layouts, and checkpoints interchangeable."""
+    from sra_seg_core.model import Conv2d
+
+    torch.manual_seed(0)
+    ours, reference = Conv2d(5, 7, 3, padding=1), torch.nn.Conv2d(5, 7, 3, padding=1)
+    reference.load_state_dict(ours.state_dict())
+    assert list(ours.state_dict()) == list(reference.state_dict()) == ["weight", "bias"]
+    for layout in (torch.channels_last, torch.contiguous_format):
+        ours.to(memory_format=layout)
+        reference.to(memory_format=layout)
+        x = torch.randn(3, 5, 12, 10).contiguous(memory_format=layout)
+        grad_out = torch.randn(3, 7, 12, 10)
+        results = []
+        for conv in (ours, reference):
+            conv.zero_grad()
+            xi = x.clone().requires_grad_(True)
+            out = conv(xi)
+            out.backward(grad_out)
+            results.append((out.detach(), xi.grad, conv.weight.grad, conv.bias.grad))
+        for mine, theirs in zip(*results):
+            assert mine.shape == theirs.shape
+            assert torch.allclose(mine, theirs, atol=1e-5, rtol=1e-4), layout
+        if layout is torch.channels_last:  # the optimizer sees a gradient in the parameter's own layout
+            assert ours.weight.grad.is_contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():  # inference takes nn.Conv2d's path
+        assert torch.allclose(ours(x), reference(x), atol=1e-6)
