@@ -282,6 +282,42 @@ def test_a_checkpoint_write_that_fails_leaves_the_previous_checkpoint(tmp_path, 
     assert torch.load(latest, weights_only=True)["iteration"] == 2
 
 
+def test_a_checkpoint_write_torch_reports_as_runtime_error_is_an_os_error_naming_the_file(tmp_path, monkeypatch):
+    """torch's zip writer reports a full disk as ``RuntimeError: PytorchStreamWriter failed writing file``; the
+    trainer turns it into the OSError every other failed write is, naming the checkpoint, and keeps the previous."""
+    import torch
+
+    from sra_seg_core import trainer as trainer_module
+    from sra_seg_core.config import preset
+    from sra_seg_core.trainer import Trainer, TrainData, ValVolume
+
+    rng = np.random.default_rng(0)
+    images = rng.random((4, 32, 32)).astype(np.float32)
+    labels = (images > 0.5).astype(np.int64)
+    data = TrainData(torch.from_numpy(images)[:, None], torch.from_numpy(labels), None,
+                     [ValVolume("v", images[:2], labels[:2].astype(np.uint8))], 2, ["background", "a"])
+    config = preset("tiny")
+    for key, value in {"train.method": "supervised", "data.image_size": 32, "train.num_threads": 1}.items():
+        config.set(key, value)
+    trainer = Trainer(config, tmp_path / "run", data=data)
+    trainer.ckpt_dir.mkdir(parents=True, exist_ok=True)
+    latest = trainer.ckpt_dir / "latest.pt"
+    latest.write_bytes(b"the previous checkpoint")
+    real_save = torch.save
+
+    def failing_save(obj, f, *args, **kwargs):
+        real_save(obj, f, *args, **kwargs)
+        Path(f).write_bytes(Path(f).read_bytes()[:100])
+        raise RuntimeError("[enforce fail at inline_container.cc:603] . PytorchStreamWriter failed writing file "
+                           "data/3: file write failed")
+
+    monkeypatch.setattr(trainer_module.torch, "save", failing_save)
+    with pytest.raises(OSError, match=r"could not write the checkpoint .*file write failed") as raised:
+        trainer._save("latest.pt", {"iteration": 3})
+    assert raised.value.filename == str(latest)
+    assert latest.read_bytes() == b"the previous checkpoint" and temporaries(tmp_path / "run") == []
+
+
 def test_an_export_that_fails_half_way_keeps_the_previous_export(one_case_project, tmp_path, disk_full):
     from sra_seg_core.export import export_project
 

@@ -87,8 +87,6 @@ def test_resuming_from_a_malicious_checkpoint_runs_no_code(tmp_path, evil):
     assert not marker.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="Trainer._load_checkpoint calls torch.load itself, so the refusal is an "
-                                        "UnpicklingError traceback; it should use inference.read_checkpoint")
 def test_the_cli_refuses_to_resume_from_a_malicious_checkpoint_in_one_line(capsys, evil):
     path, marker = evil
     config = preset("tiny")
