@@ -259,11 +259,12 @@ def test_the_app_says_when_autosave_fails_and_keeps_the_strokes(qtbot, one_case_
     assert np.array_equal(session.labels(), expected)
 
 
-def test_a_checkpoint_write_that_fails_leaves_the_previous_checkpoint(tmp_path, disk_full):
+def tiny_supervised_run():
+    """A tiny supervised config and 4 random 32² slices, for tests of the trainer's checkpoint writes."""
     import torch
 
     from sra_seg_core.config import preset
-    from sra_seg_core.trainer import Trainer, TrainData, ValVolume
+    from sra_seg_core.trainer import TrainData, ValVolume
 
     rng = np.random.default_rng(0)
     images = rng.random((4, 32, 32)).astype(np.float32)
@@ -273,6 +274,15 @@ def test_a_checkpoint_write_that_fails_leaves_the_previous_checkpoint(tmp_path, 
     config = preset("tiny")
     for key, value in {"train.method": "supervised", "data.image_size": 32, "train.num_threads": 1}.items():
         config.set(key, value)
+    return config, data
+
+
+def test_a_checkpoint_write_that_fails_leaves_the_previous_checkpoint(tmp_path, disk_full):
+    import torch
+
+    from sra_seg_core.trainer import Trainer
+
+    config, data = tiny_supervised_run()
     previous = disk_full("latest.pt", after=1)  # iteration 2 is saved; at iteration 4 the disk is full
     with pytest.raises(OSError, match="No space left on device"):
         Trainer(config, tmp_path / "run", data=data).run()
@@ -288,17 +298,9 @@ def test_a_checkpoint_write_torch_reports_as_runtime_error_is_an_os_error_naming
     import torch
 
     from sra_seg_core import trainer as trainer_module
-    from sra_seg_core.config import preset
-    from sra_seg_core.trainer import Trainer, TrainData, ValVolume
+    from sra_seg_core.trainer import Trainer
 
-    rng = np.random.default_rng(0)
-    images = rng.random((4, 32, 32)).astype(np.float32)
-    labels = (images > 0.5).astype(np.int64)
-    data = TrainData(torch.from_numpy(images)[:, None], torch.from_numpy(labels), None,
-                     [ValVolume("v", images[:2], labels[:2].astype(np.uint8))], 2, ["background", "a"])
-    config = preset("tiny")
-    for key, value in {"train.method": "supervised", "data.image_size": 32, "train.num_threads": 1}.items():
-        config.set(key, value)
+    config, data = tiny_supervised_run()
     trainer = Trainer(config, tmp_path / "run", data=data)
     trainer.ckpt_dir.mkdir(parents=True, exist_ok=True)
     latest = trainer.ckpt_dir / "latest.pt"
