@@ -21,9 +21,11 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
+from sra_seg_core.lazy import lazy_module
 from sra_seg_core.project.manifest import SliceStatus
+
+ndimage = lazy_module("scipy.ndimage")  # imported on first use (start-up time)
 
 
 def _strictly_increasing(values: np.ndarray) -> bool:
@@ -264,7 +266,7 @@ def paint(slice_labels: np.ndarray, z: int, indices, value: int, *,
     return make_edit(slice_labels, z, indices, value)
 
 
-_STRUCTURE = {4: ndimage.generate_binary_structure(2, 1), 8: ndimage.generate_binary_structure(2, 2)}
+_STRUCTURE = {4: np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool), 8: np.ones((3, 3), bool)}  # 4- / 8-connectivity
 
 
 def flood_fill(slice_labels: np.ndarray, z: int, seed_yx: tuple[int, int], value: int, *,

@@ -44,15 +44,17 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-import SimpleITK as sitk
 
 from sra_seg_core import io
 from sra_seg_core.atomic import atomic_write_json, atomic_write_text
 from sra_seg_core.errors import ConfigError, InputError, SraSegError
 from sra_seg_core.image import Image
 from sra_seg_core.io.itk import write_itk
+from sra_seg_core.lazy import lazy_module
 from sra_seg_core.metrics import CSV_COLUMNS, ClassMetrics, case_metrics
 from sra_seg_core.project import Project
+
+sitk = lazy_module("SimpleITK")  # imported on first use (start-up time)
 
 SOURCES = ("approved", "prediction", "both")
 PREDICTION_SUFFIX = "_pred"

@@ -36,10 +36,12 @@ from dataclasses import astuple, dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from sra_seg_core.atomic import atomic_write_text, split_suffix
 from sra_seg_core.errors import InputError
+from sra_seg_core.lazy import lazy_module
+
+ndimage = lazy_module("scipy.ndimage")  # imported on first use (start-up time)
 
 METRICS = ("dice", "jaccard", "hd95", "asd", "hd95_mm", "asd_mm")
 CSV_COLUMNS = ("case", "label", *METRICS)

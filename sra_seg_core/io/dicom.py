@@ -26,7 +26,6 @@ import uuid
 from pathlib import Path
 
 import numpy as np
-import SimpleITK as sitk
 
 from sra_seg_core.atomic import atomic_write
 from sra_seg_core.errors import InputError
@@ -35,6 +34,9 @@ from sra_seg_core.io.dtypes import smallest_integer_dtype, value_range
 from sra_seg_core.io.formats import DICOM_SERIES, suffix_of
 from sra_seg_core.io.info import ImageInfo, Loader, cannot_read, short_reason
 from sra_seg_core.io.itk import from_sitk, read_header, to_sitk
+from sra_seg_core.lazy import lazy_module
+
+sitk = lazy_module("SimpleITK")  # imported on first use (start-up time)
 
 DICOM_DTYPES = ("uint8", "int16", "uint16")
 _EXACT = tuple(map(np.dtype, DICOM_DTYPES))

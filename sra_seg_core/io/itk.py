@@ -8,26 +8,32 @@ A 4-D file is read one 3-D frame at a time (ITK extracts only that frame).
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
-import SimpleITK as sitk
 
 from sra_seg_core.atomic import atomic_write
 from sra_seg_core.errors import InputError
 from sra_seg_core.image import Image
 from sra_seg_core.io.formats import suffix_of
 from sra_seg_core.io.info import ImageInfo, Loader, cannot_read, short_reason
+from sra_seg_core.lazy import lazy_module
+
+sitk = lazy_module("SimpleITK")  # imported on first use (start-up time)
 
 _SCALAR_TYPES = ("UInt8", "Int8", "UInt16", "Int16", "UInt32", "Int32", "UInt64", "Int64", "Float32", "Float64")
-# SimpleITK pixel type -> numpy dtype of one channel; complex and label-map types are absent on purpose
-NUMPY_DTYPE_OF_PIXEL = {
-    getattr(sitk, f"sitk{prefix}{name}"): np.dtype(name.lower())
-    for name in _SCALAR_TYPES
-    for prefix in ("", "Vector")
-}
+
+
+@functools.cache
+def numpy_dtype_of_pixel() -> dict[int, np.dtype]:
+    """SimpleITK pixel type -> numpy dtype of one channel; complex and label-map types are absent on purpose."""
+    return {getattr(sitk, f"sitk{prefix}{name}"): np.dtype(name.lower())
+            for name in _SCALAR_TYPES for prefix in ("", "Vector")}
+
+
 # these keep pixels in a second file that the header names
 _DETACHED_SUFFIXES = (".mhd", ".nhdr")
 _LOSSY_SUFFIXES = (".jpg", ".jpeg")
@@ -59,7 +65,7 @@ def read_header(reader: sitk.ImageFileReader, path: Path, fmt: str, count: int =
     dims = reader.GetDimension()
     if dims not in (2, 3, 4):
         raise InputError(f"has {dims} dimensions; only 2-D, 3-D and 4-D (3-D frames) images can be used", path)
-    dtype = NUMPY_DTYPE_OF_PIXEL.get(reader.GetPixelID())
+    dtype = numpy_dtype_of_pixel().get(reader.GetPixelID())
     if dtype is None:
         kind = sitk.GetPixelIDValueAsString(reader.GetPixelID())
         raise InputError(f"has {kind} pixels, which cannot be used; save it with real or integer values", path)
