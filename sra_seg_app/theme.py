@@ -1,4 +1,4 @@
-"""The look: the style sheet from ``resources/``, icons from qtawesome, and pyqtgraph's matching colours."""
+"""The look: the style sheet from ``sra_seg_app/resources/``, icons from qtawesome, pyqtgraph's matching colours."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import qtawesome as qta
 from PySide6.QtGui import QColor, QIcon, QPalette
 from PySide6.QtWidgets import QApplication
 
-RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+RESOURCES = Path(__file__).resolve().parent / "resources"
 ACCENT = "#2b8a90"
 TEXT = "#d8dee6"
 MUTED = "#8b96a3"
@@ -19,10 +19,7 @@ STATUS_NAMES = {".": "not started", "p": "in progress", "d": "done", "f": "flagg
 
 
 def resource(name: str) -> Path:
-    """A file shipped in ``resources/`` (next to the package in a checkout, inside it when installed)."""
-    for base in (RESOURCES, Path(__file__).resolve().parent / "resources"):
-        if (base / name).exists():
-            return base / name
+    """A file shipped in ``sra_seg_app/resources/`` (package data, so wheels carry it too)."""
     return RESOURCES / name
 
 

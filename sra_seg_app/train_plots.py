@@ -20,6 +20,8 @@ def _plot(y_label: str) -> pg.PlotWidget:
     plot = pg.PlotWidget(background="#101317")
     plot.setLabel("bottom", "iteration")
     plot.setLabel("left", y_label)
+    for axis in ("bottom", "left"):  # iterations and losses read as plain numbers, never "(x0.001)"
+        plot.getAxis(axis).enableAutoSIPrefix(False)
     plot.showGrid(x=True, y=True, alpha=0.15)
     plot.setClipToView(True)
     plot.setDownsampling(auto=True, mode="peak")
