@@ -19,7 +19,6 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QObject, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QPainter, QPixmap, QValidator
 from PySide6.QtWidgets import (
@@ -30,6 +29,7 @@ from PySide6.QtWidgets import (
 from sra_seg_core.config import BlendConfig, preset
 from sra_seg_core.errors import SraSegError
 from sra_seg_core.project import SliceStatus
+from sra_seg_app._pyqtgraph import pg
 from sra_seg_app.canvas import label_lut, outline
 from sra_seg_app.theme import icon
 

@@ -12,12 +12,12 @@ wheel = slice; Ctrl+wheel = zoom. Keyboard shortcuts live in the main window.
 from __future__ import annotations
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsPathItem
 
 from sra_seg_core import annotation as ann
+from sra_seg_app._pyqtgraph import pg
 
 TOOLS = ("brush", "eraser", "fill", "polygon", "pan")
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-import pyqtgraph as pg
 import qtawesome as qta
 from PySide6.QtGui import QColor, QIcon, QPalette
 from PySide6.QtWidgets import QApplication
+
+from sra_seg_app._pyqtgraph import pg
 
 RESOURCES = Path(__file__).resolve().parent / "resources"
 ACCENT = "#2b8a90"

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from sra_seg_app._pyqtgraph import pg
 from sra_seg_app.theme import MUTED
 from sra_seg_app.train_monitor import RunProgress, Series
 
