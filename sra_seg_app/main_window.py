@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication, QDialog, QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMenu, QMessageBox,
     QProgressDialog, QStackedWidget, QToolBar, QToolButton, QVBoxLayout, QWidget,
@@ -14,20 +14,20 @@ from PySide6.QtWidgets import (
 
 from sra_seg_core.errors import ProjectLockedError, SraSegError
 from sra_seg_core.settings import user_data_dir
-from sra_seg_app.blend_workspace import BlendWorkspace
-from sra_seg_app.case_browser import CaseBrowser
-from sra_seg_app.export_workspace import ExportWorkspace
-from sra_seg_app.import_dialog import ImportDialog
-from sra_seg_app.plan_panel import PlanPanel
-from sra_seg_app.review_workspace import ReviewWorkspace
-from sra_seg_app.thumbnails import ThumbnailGrid
-from sra_seg_app.train_workspace import TrainWorkspace
-from sra_seg_app.label_workspace import LabelWorkspace
-from sra_seg_app.processes import EngineRun
-from sra_seg_app.session import Session
+from sra_seg_app.workspaces.blend import BlendWorkspace
+from sra_seg_app.widgets.case_browser import CaseBrowser
+from sra_seg_app.workspaces.export import ExportWorkspace
+from sra_seg_app.widgets.import_dialog import ImportDialog
+from sra_seg_app.workspaces.plan import PlanPanel
+from sra_seg_app.workspaces.review import ReviewWorkspace
+from sra_seg_app.widgets.thumbnails import ThumbnailGrid
+from sra_seg_app.workspaces.train import TrainWorkspace
+from sra_seg_app.workspaces.label import LabelWorkspace
+from sra_seg_app.model.jobs import EngineRun
+from sra_seg_app.model.session import Session
 from sra_seg_app.theme import icon
-from sra_seg_app.tools_panel import ToolsPanel
-from sra_seg_app.welcome import WelcomePage
+from sra_seg_app.widgets.tools_panel import ToolsPanel
+from sra_seg_app.widgets.welcome import WelcomePage
 
 DEMO_FOLDER = "demo-project"
 
@@ -108,12 +108,13 @@ class MainWindow(QMainWindow):
         self.act_open = QAction(icon("fa5s.folder-open"), "Open…", self, triggered=self.ask_open_project)
         self.act_save = QAction(icon("fa5s.save"), "Save", self, triggered=self.session.save)
         self.act_save.setShortcut(QKeySequence.StandardKey.Save)
-        self.act_undo = self.session.history.createUndoAction(self, "Undo")
-        self.act_undo.setIcon(icon("fa5s.undo"))
+        history = self.session.history
+        self.act_undo = QAction(icon("fa5s.undo"), "Undo", self, triggered=history.undo)
         self.act_undo.setShortcuts([QKeySequence.StandardKey.Undo])
-        self.act_redo = self.session.history.createRedoAction(self, "Redo")
-        self.act_redo.setIcon(icon("fa5s.redo"))
+        self.act_redo = QAction(icon("fa5s.redo"), "Redo", self, triggered=history.redo)
         self.act_redo.setShortcuts([QKeySequence.StandardKey.Redo, QKeySequence("Ctrl+Y")])
+        history.changed.connect(self._bind_history)
+        self._bind_history()
         self.import_menu = QMenu(self)
         self.act_import_real = self.import_menu.addAction(icon("fa5s.user"), "Import real images…",
                                                           lambda: self.import_images("real"))
@@ -200,6 +201,7 @@ class MainWindow(QMainWindow):
         s.projectChanged.connect(self._project_changed)
         s.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
         s.dirtyChanged.connect(self._dirty)
+        s.busyChanged.connect(self._busy)
         s.caseChanged.connect(lambda _c: self._update_title())
         self.welcome.openDemo.connect(self.open_demo)
         self.welcome.openProject.connect(self.ask_open_project)
@@ -353,6 +355,19 @@ class MainWindow(QMainWindow):
             f"   prediction {names.get(info['prediction'], 'background' if not info['prediction'] else '?')}"
         self.readout.setText(f"voxel ({i}, {j}, {k})   value {info['value']:.4g}   label {label}{pred}   "
                              f"world ({x:.1f}, {y:.1f}, {z:.1f}) mm")
+
+    def _bind_history(self) -> None:
+        history = self.session.history
+        self.act_undo.setEnabled(history.can_undo())
+        self.act_undo.setText(f"Undo {history.undo_text()}".strip())
+        self.act_redo.setEnabled(history.can_redo())
+        self.act_redo.setText(f"Redo {history.redo_text()}".strip())
+
+    def _busy(self, busy: bool) -> None:
+        if busy:
+            QGuiApplication.setOverrideCursor(Qt.CursorShape.BusyCursor)
+        else:
+            QGuiApplication.restoreOverrideCursor()
 
     def _dirty(self, dirty: bool) -> None:
         self.saved_label.setText("● unsaved changes" if dirty else "all changes saved")

@@ -13,8 +13,7 @@ import pkgutil
 import sys
 
 from sra_seg_core import __version__, commands
-from sra_seg_core.errors import SraSegError
-
+from sra_seg_core.errors import SraSegError, error_line  # noqa: F401  (error_line: re-exported for older callers)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,15 +27,6 @@ def build_parser() -> argparse.ArgumentParser:
         if not info.name.startswith("_"):
             importlib.import_module(f"{commands.__name__}.{info.name}").register(sub)
     return parser
-
-
-def error_line(exc: BaseException) -> str:
-    """One line that names the file and the problem."""
-    if isinstance(exc, SraSegError):
-        return str(exc)
-    if isinstance(exc, OSError) and exc.filename is not None:
-        return f"{exc.filename}: {exc.strerror or exc}"
-    return str(exc) or type(exc).__name__
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,3 +37,12 @@ class ProjectLockedError(ProjectError):
 
 class EncoderWeightsError(SraSegError):
     """The DINOv2 encoder has no weights and the user did not allow an untrained one."""
+
+
+def error_line(exc: BaseException) -> str:
+    """One line that names the file and the problem (what the CLI prints after ``error:``, what the app shows)."""
+    if isinstance(exc, SraSegError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    return str(exc) or type(exc).__name__

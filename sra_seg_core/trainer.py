@@ -345,7 +345,7 @@ class Trainer:
                 return self._run(resume)
         except BaseException as exc:
             if not isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                from sra_seg_core.cli import error_line
+                from sra_seg_core.errors import error_line
 
                 self.emit(Event("error", message=error_line(exc), extra={"type": type(exc).__name__}))
                 self._write_metadata(status="failed", error=error_line(exc), finished=time.time())

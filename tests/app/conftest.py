@@ -33,7 +33,7 @@ def demo_path(demo_template, tmp_path):
 @pytest.fixture
 def session(demo_path):
     """A session (the GUI model, no window) with the demo project open."""
-    from sra_seg_app.session import Session
+    from sra_seg_app.model.session import Session
 
     s = Session()
     s.open_project(demo_path)

@@ -15,8 +15,8 @@ from PySide6.QtCore import Qt
 from sra_seg_core.blend import blend_alpha, one_hot
 from sra_seg_core.config import BlendConfig, preset
 from sra_seg_core.datasets import normalise_minmax, resize_slices
-from sra_seg_app.blend_workspace import HATCH_RGB, BlendWorkspace, hatch, soft_label_rgb
-from sra_seg_app.session import Session
+from sra_seg_app.workspaces.blend import HATCH_RGB, BlendWorkspace, hatch, soft_label_rgb
+from sra_seg_app.model.session import Session
 
 SIZE = 256
 
@@ -205,8 +205,8 @@ def test_building_the_workspace_does_not_import_torch(demo_path):
         import sys
         from PySide6.QtWidgets import QApplication
         app = QApplication([])
-        from sra_seg_app.session import Session
-        from sra_seg_app.blend_workspace import BlendWorkspace
+        from sra_seg_app.model.session import Session
+        from sra_seg_app.workspaces.blend import BlendWorkspace
         s = Session(); ws = BlendWorkspace(s); s.open_project({str(demo_path)!r}); ws.show(); app.processEvents()
         print("torch" in sys.modules)
         s.close_project()

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from sra_seg_core.annotation import make_edit
 from sra_seg_core.io import read_label
-from sra_seg_app.export_workspace import ExportWorkspace
+from sra_seg_app.workspaces.export import ExportWorkspace
 
 LABELLED = ["patient001_frame01", "patient001_frame09"]  # the demo's cases with approved labels
 

@@ -10,8 +10,8 @@ from PySide6.QtWidgets import QMessageBox
 from sra_seg_core.image import Image
 from sra_seg_core.io import write_image
 from sra_seg_core.project import Project
-from sra_seg_app.import_dialog import ImportDialog
-from sra_seg_app.thumbnails import ThumbnailGrid, thumbnail_array
+from sra_seg_app.widgets.import_dialog import ImportDialog
+from sra_seg_app.widgets.thumbnails import ThumbnailGrid, thumbnail_array
 
 WAIT_MS = 30_000
 

@@ -7,8 +7,8 @@ import torch
 from PySide6.QtCore import Qt
 
 from sra_seg_core.project import SliceStatus
-from sra_seg_app.plan_panel import PlanPanel
-from sra_seg_app.session import Session
+from sra_seg_app.workspaces.plan import PlanPanel
+from sra_seg_app.model.session import Session
 
 ENGINE_TIMEOUT_MS = 90_000
 

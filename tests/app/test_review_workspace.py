@@ -17,8 +17,8 @@ from PySide6.QtWidgets import QMessageBox
 from sra_seg_core import cli
 from sra_seg_core.project import Project
 from sra_seg_core.review import import_prediction
-from sra_seg_app.review_workspace import CASE, DICE, SORT_ROLE, STATUS, UNCERTAINTY, ReviewWorkspace
-from sra_seg_app.session import Session
+from sra_seg_app.workspaces.review import CASE, DICE, SORT_ROLE, STATUS, UNCERTAINTY, ReviewWorkspace
+from sra_seg_app.model.session import Session
 
 REFERENCE_CASE = "patient002_frame01"    # reference labels only: predicted, nothing approved yet
 APPROVED_CASE = "patient001_frame01"     # approved labels on every slice, no reference

@@ -20,8 +20,8 @@ def test_killed_app_loses_no_completed_stroke(demo_path, window, tmp_path):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
         from PySide6.QtWidgets import QApplication
         app = QApplication([])
-        from sra_seg_app.session import Session
-        from sra_seg_app.canvas import SliceCanvas
+        from sra_seg_app.model.session import Session
+        from sra_seg_app.widgets.canvas import SliceCanvas
         s = Session(); canvas = SliceCanvas(s)
         s.open_project({str(demo_path)!r})
         case = [c.id for c in s.project.cases if c.role == "real" and not c.label][0]

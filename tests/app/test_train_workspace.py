@@ -20,10 +20,10 @@ from PySide6.QtWidgets import QDialogButtonBox, QWidget
 
 from sra_seg_core.config import RunConfig, preset
 from sra_seg_core.events import Event
-from sra_seg_app import run_folder as rf
-from sra_seg_app.config_form import FORM_KEYS, AdvancedDialog, ConfigForm, apply_preset, encoder_status
-from sra_seg_app.train_monitor import FileTail, RunProgress, parse_event_lines
-from sra_seg_app.train_workspace import ResumeDialog, TrainWorkspace
+from sra_seg_app.model import run_folder as rf
+from sra_seg_app.widgets.config_form import FORM_KEYS, AdvancedDialog, ConfigForm, apply_preset, encoder_status
+from sra_seg_app.model.train import FileTail, RunProgress, parse_event_lines
+from sra_seg_app.workspaces.train import ResumeDialog, TrainWorkspace
 
 RUN_TIMEOUT_MS = 180_000
 

@@ -10,7 +10,7 @@ from PySide6.QtCore import QItemSelectionModel, Qt
 from sra_seg_core.config import preset
 from sra_seg_core.io import read_image, read_label
 from sra_seg_core.phantoms import write_acdc
-from sra_seg_app.import_dialog import ImportDialog
+from sra_seg_app.widgets.import_dialog import ImportDialog
 
 WAIT = 240_000
 

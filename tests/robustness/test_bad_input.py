@@ -78,8 +78,8 @@ def test_cli_refuses_a_bad_input_in_one_line_and_changes_nothing(capsys, tmp_pat
 @pytest.fixture
 def import_dialog(qtbot, project_path):
     """The import dialog on an open session of the empty project; closes the session afterwards."""
-    from sra_seg_app.import_dialog import ImportDialog
-    from sra_seg_app.session import Session
+    from sra_seg_app.widgets.import_dialog import ImportDialog
+    from sra_seg_app.model.session import Session
 
     session = Session()
     session.open_project(project_path)
@@ -127,8 +127,8 @@ def constant(path: Path, shape=SHAPE) -> Path:
 
 @pytest.mark.filterwarnings("error::RuntimeWarning")  # no division by a zero intensity range anywhere
 def test_a_constant_image_is_accepted_without_numeric_warnings(capsys, tmp_path, project_path):
-    from sra_seg_app.session import WindowLevel
-    from sra_seg_app.thumbnails import thumbnail_array
+    from sra_seg_app.model.session import WindowLevel
+    from sra_seg_app.widgets.thumbnails import thumbnail_array
     from sra_seg_core.datasets import normalise_minmax
 
     picture = constant(tmp_path / "in" / "flat.nii.gz", shape=(1, 6, 5))
@@ -226,8 +226,8 @@ def test_the_app_says_why_a_read_only_project_cannot_be_opened_for_writing(qtbot
 
 
 def test_the_import_dialog_cannot_start_on_a_project_open_read_only(qtbot, read_only_project):
-    from sra_seg_app.import_dialog import ImportDialog
-    from sra_seg_app.session import Session
+    from sra_seg_app.widgets.import_dialog import ImportDialog
+    from sra_seg_app.model.session import Session
 
     session = Session()
     session.open_project(read_only_project, read_only=True)

@@ -79,9 +79,9 @@ APP_AUTOSAVE = """
     import numpy as np
     from PySide6.QtWidgets import QApplication
     app = QApplication([])
-    import sra_seg_app.session as session_module
+    import sra_seg_app.model.session as session_module
     session_module.AUTOSAVE_MS = 50
-    from sra_seg_app.canvas import SliceCanvas
+    from sra_seg_app.widgets.canvas import SliceCanvas
 
     project, target, out = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
     session = session_module.Session()
@@ -106,7 +106,7 @@ APP_AUTOSAVE = """
 @pytest.mark.parametrize("target", ["CASE.nii.gz", "project.json"], ids=["label-file", "manifest"])
 def test_the_app_killed_half_way_through_an_autosave_loses_no_completed_stroke(qtbot, one_case_project, tmp_path,
                                                                               target):
-    from sra_seg_app.session import Session
+    from sra_seg_app.model.session import Session
 
     child = run_child(APP_AUTOSAVE, one_case_project, target, tmp_path)
     assert child.returncode == -9, child.stderr
@@ -238,8 +238,8 @@ def test_a_manifest_write_that_fails_leaves_the_previous_manifest(one_case_proje
 
 
 def test_the_app_says_when_autosave_fails_and_keeps_the_strokes(qtbot, one_case_project, disk_full):
-    from sra_seg_app.canvas import SliceCanvas
-    from sra_seg_app.session import Session
+    from sra_seg_app.widgets.canvas import SliceCanvas
+    from sra_seg_app.model.session import Session
 
     session = Session()
     canvas = SliceCanvas(session)

@@ -129,7 +129,7 @@ def test_the_zero_png_generator_writes_a_valid_png(tmp_path):
 @pytest.fixture
 def session(qtbot, project_path, tmp_path):
     """A session on a project of two cases whose image takes 0.4 s to read."""
-    from sra_seg_app.session import Session
+    from sra_seg_app.model.session import Session
 
     with Project.open(project_path) as project:
         for name in ("first", "second"):

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from sra_seg_app._pyqtgraph import pg
 from sra_seg_app.theme import MUTED
-from sra_seg_app.train_monitor import RunProgress, Series
+from sra_seg_app.model.train import RunProgress, Series
 
 LOSS_COLORS = {"total": "#e8edf2", "sup": "#4fb3bf", "unsup": "#d9a441", "sa": "#b38bd9"}
 LOSS_NAMES = {"total": "total", "sup": "supervised", "unsup": "unsupervised", "sa": "similarity alignment"}

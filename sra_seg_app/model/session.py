@@ -19,16 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, Qt, QThread, QTimer, Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QThread, QTimer, Signal
 
 from sra_seg_core.annotation import SliceEdit
-from sra_seg_core.cli import error_line
+from sra_seg_core.errors import error_line
 from sra_seg_core.errors import SraSegError
 from sra_seg_core.image import Image
 from sra_seg_core.project import Project, SliceStatus
 from sra_seg_core.settings import add_recent_project
-from sra_seg_app.undo import EditCommand, EditHistory
+from sra_seg_app.model.undo import EditCommand, EditHistory
 
 AUTOSAVE_MS = 1500
 
@@ -196,13 +195,11 @@ class Session(QObject):
         reader.finished.connect(loop.quit)  # queued to this thread: delivered inside exec() even if already done
         self.busy = True
         self.busyChanged.emit(True)
-        QGuiApplication.setOverrideCursor(Qt.CursorShape.BusyCursor)
         try:
             reader.start()
             loop.exec(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
         finally:
             reader.wait()
-            QGuiApplication.restoreOverrideCursor()
             self.busy = False
             self.busyChanged.emit(False)
         if reader.error is not None:
@@ -339,7 +336,7 @@ class Session(QObject):
         undo history cleared if it holds edits of a removed case, and the view moved to a remaining case."""
         self.save()
         removed = set(case_ids)
-        if any(getattr(self.history.command(i), "case_id", None) in removed for i in range(self.history.count())):
+        if self.history.holds_case(removed):
             self.history.clear()
         for case_id in case_ids:
             self.project.remove_case(case_id)
@@ -359,7 +356,7 @@ class Session(QObject):
 
         Undo steps recorded on the old labels would write stale pixels into the new ones, so a history that holds
         edits of this case is cleared (and the user told)."""
-        if any(getattr(self.history.command(i), "case_id", None) == case_id for i in range(self.history.count())):
+        if self.history.holds_case({case_id}):
             self.history.clear()
             self.message.emit(f"The labels of {case_id} were replaced: the undo history was cleared.")
         self._labels.pop(case_id, None)

@@ -23,7 +23,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from sra_seg_app.processes import engine_command
+from sra_seg_app.model.jobs import engine_command
 
 CONFIG_NAME = "config.yaml"
 META_NAME = "run.json"

@@ -88,7 +88,7 @@ class _ViewBox(pg.ViewBox):
 
 
 class SliceCanvas(pg.GraphicsView):
-    """Shows one slice of a :class:`~sra_seg_app.session.Session` and edits it with the active tool."""
+    """Shows one slice of a :class:`~sra_seg_app.model.session.Session` and edits it with the active tool."""
 
     wheelSlice = Signal(int)                  # +-1 slices
     cursorMoved = Signal(object)              # dict read-out, or None when the cursor leaves the image
@@ -387,7 +387,7 @@ class SliceCanvas(pg.GraphicsView):
         center, width = self._wl_start
         delta = ev.screenPos() - ev.buttonDownScreenPos()
         scale = max(width, 1e-6) / 200.0   # 200 px of drag = one window width
-        from sra_seg_app.session import WindowLevel
+        from sra_seg_app.model.session import WindowLevel
 
         s.set_window(WindowLevel.from_center_width(center - delta.y() * scale, max(width + delta.x() * scale, 1e-6)))
         if ev.isFinish():

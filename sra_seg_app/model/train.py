@@ -2,7 +2,7 @@
 :class:`RunProgress`, and notice when the run ends — with a final event, or by its process disappearing.
 
 Reading files rather than the child's stdout is what lets a run outlive the window: a window opened later attaches to
-the same files (see :mod:`sra_seg_app.run_folder`) and picks the run up where it is.
+the same files (see :mod:`sra_seg_app.model.run_folder`) and picks the run up where it is.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from sra_seg_core.events import Event, read_events
-from sra_seg_app import run_folder as rf
+from sra_seg_app.model import run_folder as rf
 
 POLL_MS = 250
 _EVENT_START = '{"event"'   # Event.to_json writes the kind first

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 
 from sra_seg_core.errors import SraSegError
 from sra_seg_core.selection import SETTINGS_WEIGHTS_KEY, candidate_runs, labelling_progress
-from sra_seg_app.processes import EngineRun
+from sra_seg_app.model.jobs import EngineRun
 from sra_seg_app.theme import MUTED, icon
 
 STRATEGIES = (("diverse", "Diverse (cover the variety)", "Patients whose images differ most from everything "

@@ -8,9 +8,9 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from sra_seg_core import annotation as ann
 from sra_seg_core.project import SliceStatus
-from sra_seg_app.canvas import SliceCanvas
-from sra_seg_app.session import WindowLevel
-from sra_seg_app.slice_strip import SliceStrip
+from sra_seg_app.widgets.canvas import SliceCanvas
+from sra_seg_app.model.session import WindowLevel
+from sra_seg_app.widgets.slice_strip import SliceStrip
 
 WINDOW_PERCENTILES = {"Auto (1–99 %)": (1, 99), "Full range": (0, 100), "Soft (5–95 %)": (5, 95),
                       "Wide (0.5–99.5 %)": (0.5, 99.5)}

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 from sra_seg_core.errors import SraSegError
 from sra_seg_core.project import ImportReport
 from sra_seg_app.theme import icon
-from sra_seg_app.thumbnails import ThumbnailGrid
+from sra_seg_app.widgets.thumbnails import ThumbnailGrid
 
 IMAGE_FILTER = ("Images (*.nii *.nii.gz *.nrrd *.nhdr *.mha *.mhd *.dcm *.png *.jpg *.jpeg *.tif *.tiff *.bmp);;"
                 "All files (*)")

@@ -25,9 +25,9 @@ from PySide6.QtWidgets import (
 from sra_seg_core.errors import SraSegError
 from sra_seg_core.project import SliceStatus
 from sra_seg_core.review import import_prediction, review_reports, trained_models
-from sra_seg_app.canvas import SliceCanvas, label_lut, outline
-from sra_seg_app.processes import EngineRun
-from sra_seg_app.slice_strip import SliceStrip
+from sra_seg_app.widgets.canvas import SliceCanvas, label_lut, outline
+from sra_seg_app.model.jobs import EngineRun
+from sra_seg_app.widgets.slice_strip import SliceStrip
 from sra_seg_app.theme import MUTED, icon, status_icon
 
 # which cases "Run model" predicts: (key, text); the count is appended

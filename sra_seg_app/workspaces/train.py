@@ -1,7 +1,7 @@
 """The Train workspace: the settings form, Start / Stop / Resume, progress with ETA, live curves, the log, past runs.
 
 Training is the engine's ``sra-seg train`` in a detached child process that writes its events to
-``<run>/events.jsonl``; this workspace follows those files (:class:`~sra_seg_app.train_monitor.RunMonitor`), so the
+``<run>/events.jsonl``; this workspace follows those files (:class:`~sra_seg_app.model.train.RunMonitor`), so the
 window never blocks, a crash or an out-of-memory error in training cannot take it down, and a run left running when
 the window closes is picked up again when its project is reopened.
 """
@@ -22,11 +22,11 @@ from PySide6.QtWidgets import (
 from sra_seg_core.config import RunConfig, preset, save_config_file
 from sra_seg_core.errors import SraSegError
 from sra_seg_core.events import format_event
-from sra_seg_app import run_folder as rf
-from sra_seg_app.config_form import ConfigForm, spin_box
+from sra_seg_app.model import run_folder as rf
+from sra_seg_app.widgets.config_form import ConfigForm, spin_box
 from sra_seg_app.theme import icon
-from sra_seg_app.train_monitor import FileTail, RunMonitor, RunProgress, parse_event_lines
-from sra_seg_app.train_plots import TrainingCurves
+from sra_seg_app.model.train import FileTail, RunMonitor, RunProgress, parse_event_lines
+from sra_seg_app.widgets.train_plots import TrainingCurves
 
 STOP_TIMEOUT_MS = 20_000
 LOG_LINES = 5000

@@ -30,7 +30,7 @@ from sra_seg_core.config import BlendConfig, preset
 from sra_seg_core.errors import SraSegError
 from sra_seg_core.project import SliceStatus
 from sra_seg_app._pyqtgraph import pg
-from sra_seg_app.canvas import label_lut, outline
+from sra_seg_app.widgets.canvas import label_lut, outline
 from sra_seg_app.theme import icon
 
 if TYPE_CHECKING:

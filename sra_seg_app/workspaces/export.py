@@ -1,7 +1,7 @@
 """The Export workspace: choose cases, labels and formats, export in a child process, and see what was written.
 
 The export itself is ``sra-seg project export … --events -`` (see :mod:`sra_seg_core.export`), run through
-:class:`~sra_seg_app.processes.EngineRun`, so a large export never freezes the window and Cancel always works. The
+:class:`~sra_seg_app.model.jobs.EngineRun`, so a large export never freezes the window and Cancel always works. The
 output folder and the chosen options are remembered in the project's settings. The overlay preview is drawn by the
 engine's own overlay function, so it is exactly what the overlay PNGs will look like.
 """
@@ -23,7 +23,7 @@ from sra_seg_core.errors import SraSegError
 from sra_seg_core.events import Event
 from sra_seg_core.export import display_window, hex_rgb, overlay_rgb
 from sra_seg_core.project import SliceStatus
-from sra_seg_app.processes import EngineRun
+from sra_seg_app.model.jobs import EngineRun
 from sra_seg_app.theme import MUTED, icon
 
 SOURCES = {  # key: (button, what it writes)
