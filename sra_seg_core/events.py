@@ -39,9 +39,15 @@ class Event:
     mean_dice: float | None = None
     best_dice: float | None = None
     path: str | None = None                 # checkpoint / output file
-    status: str | None = None               # done: finished | stopped
-    message: str | None = None              # warning / error text, or a stage description
-    extra: dict | None = None               # anything else worth keeping (device, encoder status, …)
+    status: str | None = None               # done: finished | stopped | failed
+    message: str | None = None              # warning / error text, or a stage description (for people only)
+    extra: dict | None = None               # anything else worth keeping
+    # Typed facts a reader acts on (older events.jsonl lack them; None means "not said").
+    case: str | None = None                 # the case a progress/warning event of predict/export/suggest is about
+    kind: str | None = None                 # checkpoint: best | latest | pretrain_best
+    device: str | None = None               # stage "loading data": the torch device the trainer runs on
+    encoder_pretrained: bool | None = None  # warning/stage: False when the DINOv2 encoder is untrained
+    result: dict | None = None              # done: the command's typed result (as a dict: counts, files, suggestions)
 
     def __post_init__(self) -> None:
         if self.event not in KINDS:
@@ -55,7 +61,13 @@ class Event:
     def from_json(cls, line: str) -> Event:
         data = json.loads(line)
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+        event = cls(**known)
+        # Files written before the typed fields: the checkpoint kind was the message, the device an extra.
+        if event.event == "checkpoint" and event.kind is None and event.message in ("best", "latest"):
+            event.kind = event.message
+        if event.device is None and isinstance(event.extra, dict) and isinstance(event.extra.get("device"), str):
+            event.device = event.extra["device"]
+        return event
 
 
 def _finite(value):
@@ -138,9 +150,10 @@ def format_event(event: Event) -> str:
         return f"{where} {losses}{rate}{eta}"
     if event.event == "validation":
         per = " ".join(f"{k}={v:.3f}" for k, v in (event.dice or {}).items())
-        return f"{where} validation Dice {event.mean_dice:.4f} ({per}) best {event.best_dice:.4f}"
+        best = f"{event.best_dice:.4f}" if event.best_dice is not None and event.best_dice >= 0 else "–"
+        return f"{where} validation Dice {event.mean_dice:.4f} ({per}) best {best}"
     if event.event == "checkpoint":
-        return f"{where} saved {event.message or 'checkpoint'}: {event.path}"
+        return f"{where} saved {event.kind or event.message or 'checkpoint'}: {event.path}"
     if event.event == "done":
         return f"done: {event.message or event.status}"
     text = event.message or ""

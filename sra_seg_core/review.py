@@ -224,36 +224,3 @@ def review_reports(project) -> dict[str, dict]:
     """The stored report of every case that still has a prediction, by case id."""
     stored = project.settings.get(REVIEW_SETTINGS_KEY, {})
     return {c.id: stored[c.id] for c in project.cases if c.prediction is not None and c.id in stored}
-
-
-# --- trained models ----------------------------------------------------------------------------------------------
-@dataclass
-class TrainedModel:
-    """A run's best checkpoint and what its ``run.json`` says (None where it says nothing or cannot be read)."""
-
-    run: str                    # the run folder's name
-    checkpoint: Path            # runs/<run>/checkpoints/best.pt
-    modified: float             # the checkpoint's modification time, unix seconds
-    best_dice: float | None     # best validation mean Dice in [0, 1]
-    method: str | None
-    status: str | None          # running | finished | stopped | failed
-
-
-def trained_models(runs_dir: str | Path) -> list[TrainedModel]:
-    """Every ``<runs_dir>/*/checkpoints/best.pt``, newest first."""
-    models = []
-    for checkpoint in Path(runs_dir).glob("*/checkpoints/best.pt"):
-        run = checkpoint.parent.parent
-        try:
-            modified = checkpoint.stat().st_mtime
-        except OSError:  # removed since the listing
-            continue
-        try:
-            meta = json.loads((run / "run.json").read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            meta = {}
-        meta = meta if isinstance(meta, dict) else {}
-        dice = meta.get("best_dice")
-        dice = float(dice) if isinstance(dice, (int, float)) and 0 <= dice <= 1 else None
-        models.append(TrainedModel(run.name, checkpoint, modified, dice, meta.get("method"), meta.get("status")))
-    return sorted(models, key=lambda m: (m.modified, m.run), reverse=True)

@@ -18,7 +18,7 @@ is used only when asked for explicitly (tests, demos) and is then flagged as UNT
 each volume min-max normalised, like everything else the network sees.
 
 Nothing here imports torch at module level: the app imports this module for :func:`labelling_progress` and
-:func:`candidate_runs` and must start without torch.
+must start without torch.
 """
 
 from __future__ import annotations
@@ -93,15 +93,6 @@ def labelling_progress(project, fraction: float = 0.1, unit: str = "patients") -
     patients = {c.group for c in real}
     labelled = {c.group for c in real if "d" in c.slice_status}
     return LabellingProgress(len(labelled), len(patients), fraction, unit)
-
-
-def candidate_runs(project_path) -> list[Path]:
-    """Run folders of a project that hold ``checkpoints/latest.pt``, newest first (for ``disagreement``)."""
-    runs = Path(project_path) / "runs"
-    if not runs.is_dir():
-        return []
-    found = [p for p in runs.iterdir() if (p / "checkpoints" / "latest.pt").is_file()]
-    return sorted(found, key=lambda p: (p / "checkpoints" / "latest.pt").stat().st_mtime, reverse=True)
 
 
 # --- the strategies on plain data -------------------------------------------------------------------------------------
@@ -471,11 +462,14 @@ def _suggest_by_disagreement(project, table, result, need, run_dir, device, on_p
     from sra_seg_core.inference import predict_probabilities
 
     if run_dir is None:
-        runs = candidate_runs(project.path)
-        if not runs:
-            raise InputError("no training run with checkpoints/latest.pt in this project; train a mean-teacher, BCP "
-                             "or SRA-Seg model first, or pass --run RUN_DIR", project.path / "runs")
-        run_dir = runs[0]
+        from sra_seg_core.runs import list_runs
+
+        offering = list_runs(project.runs_dir, offering="teacher")
+        if not offering:
+            raise InputError("no training run whose latest checkpoint holds a teacher in this project; train a "
+                             "mean-teacher, BCP or SRA-Seg model into self-training first, or pass --run RUN_DIR",
+                             project.runs_dir)
+        run_dir = offering[0].path
     run_dir = Path(run_dir).expanduser().absolute()
     loaded, teacher = _load_teacher_student(run_dir, device)
     result.run = str(run_dir)

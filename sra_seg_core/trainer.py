@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import json
 import math
 import os
 import platform
@@ -40,8 +39,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sra_seg_core import __version__
-from sra_seg_core.atomic import atomic_write, atomic_write_json
+from sra_seg_core import __version__, runs
+from sra_seg_core.atomic import atomic_write
 from sra_seg_core.blend import bidirectional_mix, blend_alpha, mix, one_hot
 from sra_seg_core.config import RunConfig, save_config_file
 from sra_seg_core.errors import ConfigError
@@ -222,7 +221,7 @@ class Trainer:
                  data: TrainData | None = None):
         self.config = config.copy().validate()
         self.run_dir = Path(run_dir)
-        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.ckpt_dir = self.run_dir / runs.CHECKPOINT_DIR
         self._external_emit = emit
         self._data = data
         self.stop_flag = threading.Event()
@@ -274,10 +273,7 @@ class Trainer:
             yield
 
     def _write_metadata(self, **updates) -> None:
-        path = self.run_dir / "run.json"
-        meta = json.loads(path.read_text()) if path.exists() else {}
-        meta.update(updates)
-        atomic_write_json(path, meta)
+        runs.update_meta(self.run_dir, **updates)
 
     # --- set-up --------------------------------------------------------------------------------------------------
     def _setup_device(self) -> None:
@@ -331,14 +327,15 @@ class Trainer:
         self._write_metadata(encoder={"name": self.encoder_info.name, "weights": self.encoder_info.weights,
                                       "pretrained": self.encoder_info.pretrained})
         if not self.encoder_info.pretrained:
-            self.warn(f"DINOv2 encoder {name} is UNTRAINED (random weights, allowed by --allow-untrained-encoder): "
-                      "the similarity-alignment term has no pretrained semantics; results are not the method's")
+            self.emit(Event("warning", encoder_pretrained=False, message=(
+                f"DINOv2 encoder {name} is UNTRAINED (random weights, allowed by --allow-untrained-encoder): "
+                "the similarity-alignment term has no pretrained semantics; results are not the method's")))
 
     # --- the run -----------------------------------------------------------------------------------------------------
     def run(self, *, resume: bool = False) -> RunResult:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.ckpt_dir.mkdir(exist_ok=True)
-        self.events_sink = JsonLinesSink(self.run_dir / "events.jsonl")
+        self.events_sink = JsonLinesSink(self.run_dir / runs.EVENTS_FILE)
         self._emit = fan_out(self.events_sink, self._external_emit)
         try:
             with self._signals(), self._warnings_as_events():
@@ -357,15 +354,15 @@ class Trainer:
         c = self.config
         self._setup_device()
         state = self._load_latest() if resume else None
+        save_config_file(c, self.run_dir / runs.CONFIG_FILE)  # a resume may have lengthened the schedule
         if not resume:
-            save_config_file(c, self.run_dir / "config.yaml")
             self._write_metadata(version=__version__, method=c.train.method, created=time.time(), status="running",
                                  device=str(self.device), torch=torch.__version__, python=platform.python_version(),
                                  pid=os.getpid())
         else:
             self._write_metadata(status="running", resumed=time.time(), pid=os.getpid())
         self._prepare_alignment()
-        self.emit(Event("stage", message="loading data", extra={"device": str(self.device)}))
+        self.emit(Event("stage", message="loading data", device=str(self.device)))
         self.data = self._data or prepare_data(c, self.device)
         self._write_metadata(data=self.data.summary, num_classes=self.data.num_classes,
                              class_names=self.data.class_names)
@@ -388,14 +385,16 @@ class Trainer:
         except StopRequested:
             status = "stopped"
         final = "selftrain" if c.two_stage else "pretrain"
-        best_path = self.ckpt_dir / "best.pt"
+        best_path = self.ckpt_dir / runs.BEST
         result = RunResult(status, self.best.get(final, -1.0), best_path if best_path.exists() else None,
                            self.run_dir, dict(self.stage_totals))
-        self._write_metadata(status=status, best_dice=result.best_dice, finished=time.time(),
+        best = result.best_dice if result.best_dice >= 0 else None   # -1: never validated
+        self._write_metadata(status=status, best_dice=best, finished=time.time(),
                              best_checkpoint=str(best_path) if result.best_path else None)
-        self.emit(Event("done", status=status, best_dice=result.best_dice,
+        said = f"best validation mean Dice {best:.4f}" if best is not None else "no validation yet"
+        self.emit(Event("done", status=status, best_dice=best, kind="best" if result.best_path else None,
                         path=str(result.best_path) if result.best_path else None,
-                        message=f"training {status}; best validation mean Dice {result.best_dice:.4f}"))
+                        message=f"training {status}; {said}"))
         return result
 
     # --- stage 1 ---------------------------------------------------------------------------------------------------
@@ -447,7 +446,7 @@ class Trainer:
         for p in self.teacher.parameters():
             p.requires_grad_(False)
         self.optimizer = self._optimizer(self.student.parameters())
-        init = state or self._load_checkpoint(self.ckpt_dir / "pretrain_best.pt", required=False)
+        init = state or self._load_checkpoint(self.ckpt_dir / runs.PRETRAIN_BEST, required=False)
         if init is None:
             self.warn("no stage-1 checkpoint (pretrain_iters = 0): stage 2 starts from random weights", stage)
             init = {"model": self.student.state_dict()}
@@ -732,11 +731,11 @@ class Trainer:
                         mean_dice=round(mean, 6), best_dice=round(self.best[stage], 6)))
         if improved:
             final = stage == "selftrain" or not self.config.two_stage
-            name = "best.pt" if final else "pretrain_best.pt"
+            name = runs.BEST if final else runs.PRETRAIN_BEST
             extra = {"optimizer": self.optimizer.state_dict()} if not final else {}
             path = self._save(name, self._model_state(self.student, stage, done, mean) | extra)
             self.emit(Event("checkpoint", stage=stage, iteration=done, path=str(path), mean_dice=round(mean, 6),
-                            message="best"))
+                            kind="best" if final else "pretrain_best", message="best"))
 
     def _model_state(self, model, stage: str, iteration: int, dice: float | None) -> dict:
         """What inference needs: weights plus plain descriptions (loadable with weights_only=True)."""
@@ -775,8 +774,9 @@ class Trainer:
             state["projector_optimizer"] = self.projector_optimizer.state_dict()
         if self.device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
-        path = self._save("latest.pt", state)
-        self.emit(Event("checkpoint", stage=stage, iteration=done, path=str(path), message="latest"))
+        path = self._save(runs.LATEST, state)
+        self._write_metadata(latest_stage=stage, latest_iteration=done, latest_has_teacher="teacher" in state)
+        self.emit(Event("checkpoint", stage=stage, iteration=done, path=str(path), kind="latest", message="latest"))
 
     def _load_checkpoint(self, path: Path, required: bool = True) -> dict | None:
         if not path.exists():
@@ -786,8 +786,8 @@ class Trainer:
         return read_checkpoint(path, map_location=self.device)
 
     def _load_latest(self) -> dict:
-        state = self._load_checkpoint(self.ckpt_dir / "latest.pt")
+        state = self._load_checkpoint(self.ckpt_dir / runs.LATEST)
         if state.get("format") != "sra-seg-checkpoint" or "stage" not in state:
-            raise ConfigError(f"{self.ckpt_dir / 'latest.pt'} is not a resumable SRA-Seg checkpoint")
+            raise ConfigError(f"{self.ckpt_dir / runs.LATEST} is not a resumable SRA-Seg checkpoint")
         torch.set_rng_state(state["torch_rng"].cpu())
         return state

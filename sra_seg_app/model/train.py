@@ -17,6 +17,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from sra_seg_core.events import Event, read_events
+from sra_seg_core import runs
 from sra_seg_app.model import run_folder as rf
 
 POLL_MS = 250
@@ -86,7 +87,7 @@ class RunProgress:
     throughput: float | None = None     # iterations / s
     memory_mb: float | None = None
     device: str = ""
-    status: str | None = None           # finished | stopped | failed (from the final event) | rf.DIED
+    status: str | None = None           # finished | stopped | failed (from the final event) | runs.DIED
     error: str = ""
     untrained_encoder: bool = False
     warnings: list[str] = field(default_factory=list)
@@ -136,7 +137,7 @@ class RunProgress:
             self.iteration = max(self.iteration, event.iteration) if kind != "stage" else event.iteration
         if kind == "stage":
             self.stage_message = event.message or self.stage_message
-            self.device = (event.extra or {}).get("device", self.device)
+            self.device = event.device or self.device
         elif kind == "progress":
             self.losses.add(self.offset(event.stage) + event.iteration, event.losses or {})
             self.throughput, self.memory_mb = event.throughput, event.memory_mb
@@ -144,11 +145,11 @@ class RunProgress:
         elif kind == "validation":
             self.dice.add(self.offset(event.stage) + event.iteration, {"mean": event.mean_dice, **(event.dice or {})})
             self.best_dice, self.best_stage = event.best_dice, event.stage
-        elif kind == "checkpoint" and event.message == "latest":
+        elif kind == "checkpoint" and event.kind == "latest":
             self.latest_checkpoint = (event.stage, event.iteration)
         elif kind == "warning":
             self.warnings.append(event.message or "")
-            self.untrained_encoder |= "UNTRAINED" in (event.message or "")
+            self.untrained_encoder |= event.encoder_pretrained is False
         elif kind == "done":
             self.status = event.status or "finished"
             if event.best_dice is not None and event.best_dice >= 0:
@@ -161,7 +162,7 @@ class RunProgress:
 
 class RunMonitor(QObject):
     """Follows one run folder. ``attach`` reads what is there; while the run's process lives, a timer polls the files
-    every :data:`POLL_MS`. ``ended`` fires once, with the final status (finished, stopped, failed or rf.DIED)."""
+    every :data:`POLL_MS`. ``ended`` fires once, with the final status (finished, stopped, failed or runs.DIED)."""
 
     updated = Signal(list, list)      # new events, new train.log lines
     ended = Signal(str)
@@ -189,29 +190,30 @@ class RunMonitor(QObject):
         """Follow ``run_dir`` from its first event. ``process``: the child this window just started."""
         self.detach()
         self.run_dir = Path(run_dir)
-        config = config or rf.read_config(self.run_dir)
+        config = config or runs.read_config(self.run_dir)
         self.progress = RunProgress.for_config(config) if config is not None else RunProgress()
-        meta = rf.read_meta(self.run_dir)
+        meta = runs.read_meta(self.run_dir)
         self.process = process
-        self.pid = process.pid if process is not None else meta.get("pid")
+        self.pid = process.pid if process is not None else meta.pid
+        self.progress.untrained_encoder = meta.encoder_pretrained is False
         self.stop_requested = False
         self.started_at = time.monotonic() if process is not None else None
         self.first_point_s = None
-        self._events = FileTail(self.run_dir / rf.EVENTS_NAME)
-        self._log = FileTail(self.run_dir / rf.LOG_NAME)
-        running = meta.get("status") == "running"
+        self._events = FileTail(self.run_dir / runs.EVENTS_FILE)
+        self._log = FileTail(self.run_dir / runs.LOG_FILE)
+        running = meta.status == runs.RUNNING
         if process is not None:   # started (or resumed) just now: whatever end the file holds is an earlier one
             self.progress.since = time.time()
             self._timer.start()
         elif running and self.alive():
-            self.progress.since = meta.get("resumed") or meta.get("created") or 0.0
+            self.progress.since = meta.resumed or meta.created or 0.0
             self._timer.start()
         self.poll()
         if not self.live and self.progress.status is None:   # a past run that did not end with an event
-            cli_error = rf.last_error_line(rf.log_tail(self.run_dir, 40))
+            cli_error = runs.last_error_line(runs.log_tail(self.run_dir, 40))
             if running:
-                self.progress.status = rf.DIED
-            elif not meta and cli_error:   # refused before the trainer began (e.g. a bad config)
+                self.progress.status = runs.DIED
+            elif meta.status is None and cli_error:   # refused before the trainer began (e.g. a bad config)
                 self.progress.status, self.progress.error = "failed", cli_error
 
     def detach(self) -> None:
@@ -223,8 +225,8 @@ class RunMonitor(QObject):
         if self.process is not None:
             return self.process.poll() is None   # also reaps our own child
         if self.pid is None and self.run_dir is not None:
-            self.pid = rf.read_meta(self.run_dir).get("pid")
-        return rf.engine_alive(self.pid)
+            self.pid = runs.read_meta(self.run_dir).pid
+        return runs.engine_alive(self.pid)
 
     def request_stop(self) -> None:
         pid = self.process.pid if self.process is not None else self.pid
@@ -247,7 +249,7 @@ class RunMonitor(QObject):
             more_events, more_lines = self._read()   # what it wrote just before exiting
             events, lines = events + more_events, lines + more_lines
             if self.progress.status is None:
-                self.progress.status = "stopped" if self.stop_requested else rf.DIED
+                self.progress.status = "stopped" if self.stop_requested else runs.DIED
         if events or lines:
             self.updated.emit(events, lines)
         if self.live and self.progress.status is not None:

@@ -17,7 +17,8 @@ from PySide6.QtWidgets import (
 )
 
 from sra_seg_core.errors import SraSegError
-from sra_seg_core.selection import SETTINGS_WEIGHTS_KEY, candidate_runs, labelling_progress
+from sra_seg_core import runs
+from sra_seg_core.selection import SETTINGS_WEIGHTS_KEY, labelling_progress
 from sra_seg_app.model.jobs import EngineRun
 from sra_seg_app.theme import MUTED, icon
 
@@ -167,12 +168,12 @@ class PlanPanel(QWidget):
         self._update_enabled()
 
     def refresh_runs(self) -> None:
-        """Fill the run choice with the project's runs that have a latest checkpoint, newest first."""
+        """Fill the run choice with the project's runs that offer a teacher (disagreement needs it), newest first."""
         current = self.run_combo.currentData()
         self.run_combo.clear()
         project = self.session.project
-        for run in candidate_runs(project.path) if project is not None else []:
-            self.run_combo.addItem(run.name, str(run))
+        for run in runs.list_runs(project.runs_dir, offering="teacher") if project is not None else []:
+            self.run_combo.addItem(run.name, str(run.path))
         if self.run_combo.count() == 0:
             self.run_combo.addItem("no trained run yet — train first", None)
         index = self.run_combo.findData(current)

@@ -24,7 +24,8 @@ from PySide6.QtWidgets import (
 
 from sra_seg_core.errors import SraSegError
 from sra_seg_core.project import SliceStatus
-from sra_seg_core.review import import_prediction, review_reports, trained_models
+from sra_seg_core import runs
+from sra_seg_core.review import import_prediction, review_reports
 from sra_seg_app.widgets.canvas import SliceCanvas, label_lut, outline
 from sra_seg_app.model.jobs import EngineRun
 from sra_seg_app.widgets.slice_strip import SliceStrip
@@ -401,14 +402,13 @@ class ReviewWorkspace(QWidget):
                    if self.checkpoint.itemData(i, BROWSED_ROLE)]
         self.checkpoint.clear()
         project = self.session.project
-        models = trained_models(project.runs_dir) if project is not None else []
-        for model in models:
-            dice = f"Dice {model.best_dice:.3f}" if model.best_dice is not None else "no validation Dice"
-            state = {"running": " · training", "stopped": " · stopped", "failed": " · failed"}.get(model.status, "")
-            self.checkpoint.addItem(icon("fa5s.brain"), f"{model.run}  ·  {dice}{state}", str(model.checkpoint))
+        models = runs.list_runs(project.runs_dir, offering="best") if project is not None else []
+        for run in models:
+            dice = f"Dice {run.best_dice:.3f}" if run.best_dice is not None else "no validation Dice"
+            state = "" if run.status == runs.FINISHED else f" · {run.status}"
+            self.checkpoint.addItem(icon("fa5s.brain"), f"{run.name}  ·  {dice}{state}", str(run.offers["best"]))
             self.checkpoint.setItemData(self.checkpoint.count() - 1,
-                                        f"{model.checkpoint}\nmethod: {model.method or 'unknown'}",
-                                        Qt.ItemDataRole.ToolTipRole)
+                                        f"{run.offers['best']}\nmethod: {run.method}", Qt.ItemDataRole.ToolTipRole)
         for path in browsed:
             self._add_browsed(Path(path))
         if self.checkpoint.count() == 0:

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from sra_seg_core.config import RunConfig, preset, save_config_file
 from sra_seg_core.errors import SraSegError
 from sra_seg_core.events import format_event
+from sra_seg_core import runs
 from sra_seg_app.model import run_folder as rf
 from sra_seg_app.widgets.config_form import ConfigForm, spin_box
 from sra_seg_app.theme import icon
@@ -37,7 +38,7 @@ WEIGHTS_ADVICE = ("In the form: choose a DINOv2 weights file under Similarity al
 
 def failure_message(progress: RunProgress, log_lines: list[str], run_dir: Path) -> str:
     """What went wrong and what to do, from the run's error event or, failing that, the tail of its train.log."""
-    cli_error = rf.last_error_line(log_lines)
+    cli_error = runs.last_error_line(log_lines)
     if progress.status == "failed":
         text = f"Training failed: {progress.error}"
         if cli_error and cli_error not in progress.error:
@@ -52,7 +53,7 @@ def failure_message(progress: RunProgress, log_lines: list[str], run_dir: Path) 
     for advice in (rf.advice_for(everything), WEIGHTS_ADVICE if "--dinov2-weights" in everything else ""):
         if advice:
             text += f"\n{advice}"
-    return f"{text}\nFull log: {run_dir / rf.LOG_NAME}"
+    return f"{text}\nFull log: {run_dir / runs.LOG_FILE}"
 
 
 def _duration(seconds: float) -> str:
@@ -69,7 +70,7 @@ class TrainWorkspace(QWidget):
         self.device_info: dict | None = None
         self.monitor = RunMonitor(self)
         self.form = ConfigForm()
-        self._runs: list[rf.RunSummary] = []
+        self._runs: list[runs.Run] = []
         self._kill_timer = QTimer(self, singleShot=True, interval=STOP_TIMEOUT_MS)
         self._kill_timer.timeout.connect(self._stop_overdue)
         self._clock = QTimer(self, interval=1000)      # counts the ETA down between progress events
@@ -180,8 +181,8 @@ class TrainWorkspace(QWidget):
         runs_buttons.addWidget(self.resume_button)
         runs_buttons.addWidget(self.folder_button)
         runs_buttons.addStretch(1)
-        runs = QWidget()
-        runs_layout = QHBoxLayout(runs)
+        runs_page = QWidget()
+        runs_layout = QHBoxLayout(runs_page)
         runs_layout.setContentsMargins(4, 4, 4, 4)
         runs_layout.addWidget(self.runs_table, 1)
         runs_layout.addLayout(runs_buttons)
@@ -193,7 +194,7 @@ class TrainWorkspace(QWidget):
         self.log.setPlaceholderText("The run's events and its train.log appear here.")
         self.bottom_tabs = QTabWidget()
         self.bottom_tabs.addTab(self.log, icon("fa5s.stream"), "Log")
-        self.bottom_tabs.addTab(runs, icon("fa5s.history"), "Runs")
+        self.bottom_tabs.addTab(runs_page, icon("fa5s.history"), "Runs")
         vertical = QSplitter(Qt.Orientation.Vertical)
         vertical.addWidget(self.curves)
         vertical.addWidget(self.bottom_tabs)
@@ -269,7 +270,7 @@ class TrainWorkspace(QWidget):
         """The latest run's settings, else the demo preset for the demo project, else the paper's defaults."""
         project = self.session.project
         for run in self._runs:
-            config = rf.read_config(run.path)
+            config = runs.read_config(run.path)
             if config is not None:
                 break
         else:
@@ -317,7 +318,7 @@ class TrainWorkspace(QWidget):
             config.validate()
             self.session.save()   # the trainer reads the label files
             run_dir = project.new_run_dir(prefix=config.train.method)
-            config_path = save_config_file(config, run_dir / rf.CONFIG_NAME)
+            config_path = save_config_file(config, run_dir / runs.CONFIG_FILE)
             process = rf.launch(["train", "--data", str(project.path), "--out", str(run_dir), "--config",
                                  str(config_path), "--quiet"], run_dir, project.path)
         except SraSegError as exc:
@@ -363,24 +364,20 @@ class TrainWorkspace(QWidget):
             QMessageBox.information(self, "Nothing to resume", f"{run.name} has no checkpoint to continue from "
                                     "(it ended before its first save). Start a new run instead.")
             return
-        config = rf.read_config(run.path)
+        config = runs.read_config(run.path)
         if config is None:
             self._show_error(f"Cannot resume {run.name}: its config.yaml is missing or damaged.")
             return
         history = RunProgress.for_config(config)
-        for event in parse_event_lines(FileTail(run.path / rf.EVENTS_NAME).read_lines()):
+        for event in parse_event_lines(FileTail(run.path / runs.EVENTS_FILE).read_lines()):
             history.add(event)
         dialog = ResumeDialog(run, config, history.latest_checkpoint, parent=self)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return
         pretrain, selftrain = dialog.iterations()
         try:
-            if (pretrain, selftrain) != (config.train.pretrain_iters, config.train.selftrain_iters):
-                # The saved config stays the run's truth, so a later Resume and the progress bar see the new counts.
-                config.train.pretrain_iters, config.train.selftrain_iters = pretrain, selftrain
-                save_config_file(config, run.path / rf.CONFIG_NAME)
-            process = rf.launch(["train", "--resume", str(run.path), "--pretrain-iters", str(pretrain),
-                                 "--selftrain-iters", str(selftrain), "--quiet"], run.path, project.path)
+            config = runs.resume_config(run.path, pretrain_iters=pretrain, selftrain_iters=selftrain)
+            process = rf.launch([*runs.resume_args(run.path, config), "--quiet"], run.path, project.path)
         except (SraSegError, OSError) as exc:
             self._show_error(f"Cannot resume {run.name}: {exc}")
             return
@@ -397,7 +394,7 @@ class TrainWorkspace(QWidget):
     def _refresh_runs(self) -> None:
         project = self.session.project
         selected = self._selected_run()
-        self._runs = rf.list_runs(project.runs_dir) if project is not None else []
+        self._runs = runs.list_runs(project.runs_dir) if project is not None else []
         table = self.runs_table
         table.blockSignals(True)
         table.setRowCount(len(self._runs))
@@ -427,7 +424,7 @@ class TrainWorkspace(QWidget):
         self.runs_table.blockSignals(False)
         self._update_buttons()
 
-    def _selected_run(self) -> rf.RunSummary | None:
+    def _selected_run(self) -> runs.Run | None:
         rows = self.runs_table.selectionModel().selectedRows() if self.runs_table.selectionModel() else []
         return self._runs[rows[0].row()] if rows and rows[0].row() < len(self._runs) else None
 
@@ -476,8 +473,8 @@ class TrainWorkspace(QWidget):
                 label.setText("")
             return
         p = self.monitor.progress
-        if p.status in ("failed", rf.DIED):
-            self._show_error(failure_message(p, rf.log_tail(run_dir, 40), run_dir))
+        if p.status in ("failed", runs.DIED):
+            self._show_error(failure_message(p, runs.log_tail(run_dir, 40), run_dir))
         self.curves.show_progress(p)
         self._update_status()
 
@@ -516,7 +513,7 @@ class TrainWorkspace(QWidget):
                 return (f"Stopped. The latest checkpoint ({STAGE_NAMES.get(stage, stage)}, iteration {iteration}) "
                         "is saved: Resume continues from it.")
             return "Stopped before the first checkpoint: start a new run."
-        if p.status in ("failed", rf.DIED):
+        if p.status in ("failed", runs.DIED):
             return "Training did not finish (see the message below)."
         if not p.stage:
             waited = (f" ({time.monotonic() - self.monitor.started_at:.0f} s)"
@@ -552,7 +549,7 @@ class TrainWorkspace(QWidget):
 class ResumeDialog(QDialog):
     """Continue a run from latest.pt; the iteration counts may only grow (the CLI allows exactly that change)."""
 
-    def __init__(self, run: rf.RunSummary, config: RunConfig, latest: tuple[str, int] | None, parent=None):
+    def __init__(self, run: runs.Run, config: RunConfig, latest: tuple[str, int] | None, parent=None):
         super().__init__(parent)
         self.setWindowTitle(f"Resume {run.name}")
         t = config.train

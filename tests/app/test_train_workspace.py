@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QDialogButtonBox, QWidget
 
 from sra_seg_core.config import RunConfig, preset
 from sra_seg_core.events import Event
+from sra_seg_core import runs
 from sra_seg_app.model import run_folder as rf
 from sra_seg_app.widgets.config_form import FORM_KEYS, AdvancedDialog, ConfigForm, apply_preset, encoder_status
 from sra_seg_app.model.train import FileTail, RunProgress, parse_event_lines
@@ -45,7 +46,7 @@ def _end_run(ws: TrainWorkspace) -> None:
     if process is not None and process.poll() is None:
         process.kill()
         process.wait(30)
-    elif rf.engine_alive(pid):
+    elif runs.engine_alive(pid):
         rf.kill(pid)
 
 
@@ -70,9 +71,9 @@ def stand_in(*, ignore_sigterm: bool = False) -> subprocess.Popen:
 def fake_run(runs_dir: Path, name: str, events: list[Event], meta: dict, log: str = "") -> Path:
     run = runs_dir / name
     (run / "checkpoints").mkdir(parents=True)
-    (run / rf.EVENTS_NAME).write_text("".join(e.to_json() + "\n" for e in events))
-    (run / rf.META_NAME).write_text(json.dumps(meta))
-    (run / rf.LOG_NAME).write_text(log)
+    (run / runs.EVENTS_FILE).write_text("".join(e.to_json() + "\n" for e in events))
+    (run / runs.META_FILE).write_text(json.dumps(meta))
+    (run / runs.LOG_FILE).write_text(log)
     return run
 
 
@@ -275,8 +276,8 @@ def test_a_run_whose_process_vanished_is_reported_with_its_log(workspace, sessio
                    {"status": "running", "pid": dead_pid()},
                    log="Traceback (most recent call last):\ntorch.OutOfMemoryError: CUDA out of memory.\n")
     workspace.show_run(run)
-    assert workspace.monitor.progress.status == rf.DIED
-    assert rf.summarize(run).status == rf.DIED
+    assert workspace.monitor.progress.status == runs.DIED
+    assert runs.describe(run).status == runs.DIED
     text = workspace.error_label.text()
     assert "CUDA out of memory" in text and "lower the batch size or the image size" in text
 
@@ -284,9 +285,9 @@ def test_a_run_whose_process_vanished_is_reported_with_its_log(workspace, sessio
 def test_a_run_refused_before_training_shows_the_cli_error(workspace, session):
     run = session.project.runs_dir / "early"
     run.mkdir()
-    (run / rf.LOG_NAME).write_text("error: config.yaml: unknown section 'trian'\n")
+    (run / runs.LOG_FILE).write_text("error: config.yaml: unknown section 'trian'\n")
     workspace.show_run(run)
-    assert rf.summarize(run).status == "failed" == workspace.monitor.progress.status
+    assert runs.describe(run).status == "failed" == workspace.monitor.progress.status
     assert "Training failed: config.yaml: unknown section 'trian'" in workspace.error_label.text()
 
 
@@ -330,7 +331,7 @@ def test_a_run_that_ignores_stop_is_offered_a_kill(workspace, session, qtbot):
 
 
 def test_resume_dialog_lets_a_finished_run_grow_only(qtbot, tmp_path):
-    run = rf.RunSummary(tmp_path, "sra-seg", "finished", 0.5, None, None)
+    run = runs.Run(tmp_path, "sra-seg", "finished", 0.5, None, None)
     dialog = ResumeDialog(run, quick_config(4, 6), ("selftrain", 6))
     qtbot.addWidget(dialog)
     ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
@@ -350,13 +351,13 @@ def _start(ws: TrainWorkspace, config: RunConfig) -> Path:
 @pytest.mark.slow
 def test_start_trains_plots_and_finishes(workspace, qtbot):
     run = _start(workspace, quick_config())
-    assert (run / rf.CONFIG_NAME).is_file() and rf.read_config(run).train.pretrain_iters == 2
+    assert (run / runs.CONFIG_FILE).is_file() and runs.read_config(run).train.pretrain_iters == 2
     qtbot.waitUntil(lambda: not workspace.monitor.live, timeout=RUN_TIMEOUT_MS)
     assert workspace.monitor.progress.status == "finished", workspace.error_label.text()
     assert workspace.curves.point_count() == 4 and set(workspace.curves.loss_curves) >= {"sup", "unsup", "sa"}
     assert "mean" in workspace.curves.dice_curves
     assert workspace.progress_bar.value() == workspace.progress_bar.maximum() == 4
-    assert rf.read_meta(run)["status"] == "finished" and (run / "checkpoints" / "best.pt").is_file()
+    assert runs.read_meta(run).status == "finished" and (run / "checkpoints" / "best.pt").is_file()
     assert workspace.encoder_banner.isVisibleTo(workspace)
 
 
@@ -367,7 +368,7 @@ def test_stop_ends_a_long_run_as_stopped_with_its_latest_checkpoint(workspace, q
     assert workspace.stop_button.text().strip() == "Stopping…"
     qtbot.waitUntil(lambda: not workspace.monitor.live, timeout=RUN_TIMEOUT_MS)
     assert workspace.monitor.progress.status == "stopped"
-    assert rf.read_meta(run)["status"] == "stopped" and (run / rf.LATEST_CHECKPOINT).is_file()
+    assert runs.read_meta(run).status == "stopped" and (run / Path(runs.CHECKPOINT_DIR, runs.LATEST)).is_file()
     assert "Resume continues" in workspace.stage_label.text()
 
 
@@ -384,7 +385,7 @@ def test_missing_encoder_weights_fail_with_the_weights_hint(workspace, qtbot):
 
 def test_a_new_workspace_reattaches_to_a_run_still_training(workspace, session, qtbot, monkeypatch):
     run = _start(workspace, quick_config(pretrain=10_000, selftrain=10_000))
-    qtbot.waitUntil(lambda: rf.read_meta(run).get("status") == "running", timeout=RUN_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: runs.read_meta(run).status == "running", timeout=RUN_TIMEOUT_MS)
     monkeypatch.setattr(workspace, "_ask_close", lambda: "leave")
     assert workspace.can_close()
     reopened = TrainWorkspace(session)
@@ -412,4 +413,4 @@ def test_resume_trains_a_finished_run_further(workspace, qtbot, monkeypatch):
     p = workspace.monitor.progress
     assert p.status == "finished", workspace.error_label.text()
     assert p.totals == {"pretrain": 2, "selftrain": 4} and p.losses.x[-1] == 6
-    assert rf.read_config(run).train.selftrain_iters == 4
+    assert runs.read_config(run).train.selftrain_iters == 4

@@ -25,7 +25,6 @@ from sra_seg_core.review import (
     predict_case,
     review_reports,
     slice_totals,
-    trained_models,
     uncertainty,
 )
 from sra_seg_core.trainer import Trainer
@@ -297,23 +296,3 @@ def test_predict_case_labels_match_sra_seg_predict(project_path, checkpoint, tta
     ours, theirs = predict_case(loaded, image, tta=tta).labels, predict_image(loaded, image, tta=tta)
     # flipping before or after the resize to the input size differs only by float rounding
     assert np.mean(ours == theirs) >= (1.0 if not tta else 0.999)
-
-
-# --- trained models ----------------------------------------------------------------------------------------------
-def test_trained_models_are_listed_newest_first_with_their_best_dice(project_path):
-    runs = project_path / "runs"
-    shutil.copytree(runs / "tiny", runs / "newer")
-    (runs / "newer" / "run.json").write_text(json.dumps({"best_dice": 0.8, "method": "bcp", "status": "stopped"}))
-    os.utime(runs / "newer" / "checkpoints" / "best.pt")
-    (runs / "empty" / "checkpoints").mkdir(parents=True)   # a run that saved no best model yet
-    models = trained_models(runs)
-    assert [m.run for m in models] == ["newer", "tiny"]
-    assert (models[0].best_dice, models[0].method, models[0].status) == (0.8, "bcp", "stopped")
-    assert models[1].status == "finished" and 0 <= models[1].best_dice <= 1
-    assert models[0].checkpoint == runs / "newer" / "checkpoints" / "best.pt"
-
-
-def test_an_unreadable_run_json_still_lists_the_checkpoint(project_path):
-    (project_path / "runs" / "tiny" / "run.json").write_text("{ torn")
-    [model] = trained_models(project_path / "runs")
-    assert (model.run, model.best_dice, model.method) == ("tiny", None, None)
