@@ -53,6 +53,7 @@ from sra_seg_core.io.itk import write_itk
 from sra_seg_core.lazy import lazy_module
 from sra_seg_core.metrics import CSV_COLUMNS, ClassMetrics, case_metrics
 from sra_seg_core.project import Project
+from sra_seg_core.project.status import has_label_data
 
 sitk = lazy_module("SimpleITK")  # imported on first use (start-up time)
 
@@ -239,7 +240,7 @@ def _has(project: Project, case_id: str, kind: str) -> bool:
     case = project.case(case_id)
     if kind == "prediction":
         return case.prediction is not None
-    return case.label is not None or project.pending_strokes(case_id) > 0
+    return has_label_data(project, case)
 
 
 @dataclass

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from sra_seg_core.errors import ConfigError, EncoderWeightsError, InputError
+from sra_seg_core.project import status
 
 STRATEGIES = ("random", "diverse", "disagreement")
 UNITS = ("patients", "slices")
@@ -64,6 +65,7 @@ class LabellingProgress:
     total: int
     fraction: float
     unit: str = "patients"
+    partly: int = 0   # patients started but not labelled whole (they do not count towards the target)
 
     @property
     def target(self) -> int:
@@ -78,21 +80,24 @@ class LabellingProgress:
         return max(0, self.target - self.labelled)
 
     def summary(self) -> str:
-        """e.g. ``labelled 1 of 12 patients (8 %) against a target of 10 %``."""
-        return (f"labelled {self.labelled} of {self.total} {self.unit} ({self.percent:.0f} %) against a target of "
+        """e.g. ``labelled 1 of 12 patients (8 %) against a target of 10 %; 2 more partly labelled``."""
+        text = (f"labelled {self.labelled} of {self.total} {self.unit} ({self.percent:.0f} %) against a target of "
                 f"{100 * self.fraction:g} %")
+        return text + (f"; {self.partly} more partly labelled" if self.partly else "")
 
 
 def labelling_progress(project, fraction: float = 0.1, unit: str = "patients") -> LabellingProgress:
-    """Labelled real patients (those with any slice marked done in any of their cases) or done real slices."""
+    """Labelled real patients (every real case approved, see :mod:`sra_seg_core.project.status`) or the done slices
+    of labelled real cases; ``partly`` counts patients started but not labelled whole."""
     _check_choice("unit", unit, UNITS)
     real = [c for c in project.cases if c.role == "real"]
     if unit == "slices":
-        done = sum(c.slice_status.count("d") for c in real)
+        done = sum(len(status.labelled_slices(project, c)) for c in real)
         return LabellingProgress(done, sum(len(c.slice_status) for c in real), fraction, unit)
     patients = {c.group for c in real}
-    labelled = {c.group for c in real if "d" in c.slice_status}
-    return LabellingProgress(len(labelled), len(patients), fraction, unit)
+    labelled = status.labelled_patients(project)
+    partly = status.started_patients(project) - labelled
+    return LabellingProgress(len(labelled), len(patients), fraction, unit, partly=len(partly))
 
 
 # --- the strategies on plain data -------------------------------------------------------------------------------------
@@ -329,22 +334,27 @@ class _RealSlices:
     cases: list  # CaseRecord, real only
     case_of: np.ndarray  # (N,) index into cases
     z: np.ndarray  # (N,) slice index in its case
-    done: np.ndarray  # (N,) bool, marked done
+    done: np.ndarray  # (N,) bool, marked done in a labelled case (training data)
+    labelled: set  # patients labelled whole
 
     @classmethod
     def of(cls, project) -> _RealSlices:
         cases = [c for c in project.cases if c.role == "real"]
         case_of = np.concatenate([np.full(c.shape[0], i) for i, c in enumerate(cases)]) if cases else np.zeros(0, int)
         z = np.concatenate([np.arange(c.shape[0]) for c in cases]) if cases else np.zeros(0, int)
-        done = np.array([s == "d" for c in cases for s in c.slice_status], dtype=bool)
-        return cls(cases, case_of, z, done)
+        done = np.zeros(len(z), dtype=bool)
+        start = 0
+        for c in cases:
+            done[[start + z for z in status.labelled_slices(project, c)]] = True
+            start += c.shape[0]
+        return cls(cases, case_of, z, done, status.labelled_patients(project))
 
     @property
     def patient(self) -> np.ndarray:
         return np.array([self.cases[i].group for i in self.case_of], dtype=object)
 
     def labelled_patients(self) -> set[str]:
-        return {c.group for c in self.cases if "d" in c.slice_status}
+        return set(self.labelled)
 
 
 def suggest(project, strategy: str, *, fraction: float = 0.1, unit: str = "patients", seed: int = 0,

@@ -5,16 +5,17 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
+from sra_seg_core.project.status import is_labelled
 from sra_seg_app.theme import icon, status_icon
 
 GROUPS = (("labelled", "Real · labelled", "fa5s.user-md"), ("unlabelled", "Real · unlabelled", "fa5s.user"),
           ("synthetic", "Synthetic", "fa5s.magic"), ("predicted", "Predicted", "fa5s.robot"))
 
 
-def case_group(case) -> str:
+def case_group(project, case) -> str:
     if case.role == "synthetic":
         return "synthetic"
-    return "labelled" if case.label else "unlabelled"
+    return "labelled" if is_labelled(project, case) else "unlabelled"
 
 
 class CaseBrowser(QWidget):
@@ -62,7 +63,7 @@ class CaseBrowser(QWidget):
             self.tree.addTopLevelItem(item)
             groups[key] = (item, title)
         for case in project.cases:
-            parents = [case_group(case)] + (["predicted"] if case.prediction else [])
+            parents = [case_group(project, case)] + (["predicted"] if case.prediction else [])
             for key in parents:
                 item = QTreeWidgetItem([case.id, ""])
                 item.setData(0, Qt.ItemDataRole.UserRole, case.id)

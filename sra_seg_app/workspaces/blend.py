@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from sra_seg_core.config import BlendConfig, preset
 from sra_seg_core.errors import SraSegError
 from sra_seg_core.project import SliceStatus
+from sra_seg_core.project.status import is_labelled, labelled_slices
 from sra_seg_app._pyqtgraph import pg
 from sra_seg_app.widgets.canvas import label_lut, outline
 from sra_seg_app.theme import icon
@@ -244,11 +245,6 @@ class _ImagePanel(QWidget):
             self.overlay.clear()
         else:
             self.overlay.setImage(outline(labels), lut=lut, levels=None, autoLevels=False)
-
-
-def _is_labelled(case) -> bool:
-    """A real case the preview offers: it has an approved label file, or slices marked done (saved soon)."""
-    return bool(case.label) or SliceStatus.DONE.value in case.slice_status
 
 
 def _hatch_swatch(size: int = 14) -> QPixmap:
@@ -658,7 +654,7 @@ class BlendWorkspace(QWidget):
     def _rebuild_pickers(self) -> None:
         project = self.session.project
         cases = project.cases if project else []
-        real = [c for c in cases if c.role == "real" and _is_labelled(c)]
+        real = [c for c in cases if is_labelled(project, c)]
         synthetic = [c for c in cases if c.role == "synthetic"]
         for combo, chosen in ((self.real_case, real), (self.syn_case, synthetic)):
             current = combo.currentData()
@@ -684,7 +680,7 @@ class BlendWorkspace(QWidget):
             return
         case = project.case(case_id)
         depth = case.shape[0]
-        done = [z for z, s in enumerate(case.slice_status) if s == SliceStatus.DONE.value]
+        done = labelled_slices(project, case)
         default = done[len(done) // 2] if side == "real" and done else depth // 2
         spin.blockSignals(True)
         spin.setRange(1, depth)
@@ -701,7 +697,7 @@ class BlendWorkspace(QWidget):
         project = self.session.project
         if project is None or project.case(case_id).role != "real":
             return
-        if (self.real_case.findData(case_id) >= 0) != _is_labelled(project.case(case_id)):
+        if (self.real_case.findData(case_id) >= 0) != is_labelled(project, project.case(case_id)):
             self._rebuild_pickers()
         elif case_id == self.real_case.currentData():
             self._update_notes()

@@ -23,6 +23,7 @@ from sra_seg_core.errors import SraSegError
 from sra_seg_core.events import Event
 from sra_seg_core.export import display_window, hex_rgb, overlay_rgb
 from sra_seg_core.project import SliceStatus
+from sra_seg_core.project.status import has_label_data, is_labelled
 from sra_seg_app.model.jobs import EngineRun
 from sra_seg_app.theme import MUTED, icon
 
@@ -47,18 +48,13 @@ _WARN, _FAIL = "#d9a441", "#d9534f"
 _WHAT = {"approved": "approved label", "prediction": "prediction", "both": "approved label or prediction"}
 
 
-def has_approved(case) -> bool:
-    """Whether a case has an approved label to export (saved, or strokes still in its journal)."""
-    return case.label is not None or SliceStatus.IN_PROGRESS.value in case.slice_status
-
-
-def has_source(case, source: str) -> bool:
+def has_source(project, case, source: str) -> bool:
     """Whether a case has something to export for ``source`` ("approved", "prediction" or "both")."""
     if source == "approved":
-        return has_approved(case)
+        return has_label_data(project, case)
     if source == "prediction":
         return case.prediction is not None
-    return has_approved(case) or case.prediction is not None
+    return has_label_data(project, case) or case.prediction is not None
 
 
 def _toggle(text: str, icon_name: str | None, tip: str) -> QPushButton:
@@ -318,12 +314,13 @@ class ExportWorkspace(QWidget):
         self.tree.clear()
         for case in project.cases if project is not None else []:
             status = case.slice_status
-            approved = f"{status.count(SliceStatus.DONE.value)}/{len(status)}" if has_approved(case) else "—"
+            approved = (f"{status.count(SliceStatus.DONE.value)}/{len(status)}" if has_label_data(project, case)
+                        else "—")
             item = QTreeWidgetItem([case.id, approved, "✓" if case.prediction else "—",
                                     "✓" if case.reference else "—"])
             item.setData(_CASE, _ID, case.id)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            tick = ticked.get(case.id, bool(default) and has_source(case, default))
+            tick = ticked.get(case.id, bool(default) and has_source(project, case, default))
             item.setCheckState(_CASE, Qt.CheckState.Checked if tick else Qt.CheckState.Unchecked)
             item.setIcon(_CASE, icon("fa5s.magic", MUTED) if case.role == "synthetic" else icon("fa5s.user"))
             item.setToolTip(_CASE, f"{case.id}: {case.role} case, {' x '.join(map(str, case.shape))} voxels")
@@ -360,7 +357,7 @@ class ExportWorkspace(QWidget):
         project = self.session.project
         if project is None:
             return
-        rule = {"all": lambda c: True, "none": lambda c: False, "labelled": has_approved,
+        rule = {"all": lambda c: True, "none": lambda c: False, "labelled": lambda c: is_labelled(project, c),
                 "predicted": lambda c: c.prediction is not None}[which]
         self.set_selected_cases([c.id for c in project.cases if rule(c)])
 
@@ -399,7 +396,7 @@ class ExportWorkspace(QWidget):
         text = f"{len(selected)} of {self.tree.topLevelItemCount()} cases ticked."
         if project is not None and selected:
             source = self.selected_source()
-            lacking = sum(1 for cid in selected if not has_source(project.case(cid), source))
+            lacking = sum(1 for cid in selected if not has_source(project, project.case(cid), source))
             if lacking:
                 text += f" {lacking} of them {'has' if lacking == 1 else 'have'} no {_WHAT[source]} and will be " \
                         "skipped."
@@ -447,7 +444,8 @@ class ExportWorkspace(QWidget):
             return current
         project, source = self.session.project, self.selected_source()
         ticked = self.selected_cases()
-        return next((cid for cid in ticked if has_source(project.case(cid), source)), ticked[0] if ticked else "")
+        found = (cid for cid in ticked if has_source(project, project.case(cid), source))
+        return next(found, ticked[0] if ticked else "")
 
     def _update_preview(self) -> None:
         project = self.session.project
@@ -456,9 +454,9 @@ class ExportWorkspace(QWidget):
             self._show_preview(None, "Tick a case to preview its overlay.")
             return
         case = project.case(case_id)
-        approved_first = self.selected_source() != "prediction" and has_approved(case)
+        approved_first = self.selected_source() != "prediction" and has_label_data(project, case)
         kind = "approved" if approved_first or case.prediction is None else "prediction"
-        if kind == "approved" and not has_approved(case):
+        if kind == "approved" and not has_label_data(project, case):
             self._show_preview(None, f"{case_id} has no approved label or prediction to show.")
             return
         try:

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from sra_seg_core.errors import SraSegError
 from sra_seg_core.project import SliceStatus
+from sra_seg_core.project.status import is_labelled
 from sra_seg_core import runs
 from sra_seg_core.review import import_prediction, review_reports
 from sra_seg_app.widgets.canvas import SliceCanvas, label_lut, outline
@@ -447,7 +448,7 @@ class ReviewWorkspace(QWidget):
         if project is None:
             return []
         if key == "unlabelled":
-            return [c.id for c in project.cases if c.role == "real" and SliceStatus.DONE.value not in c.slice_status]
+            return [c.id for c in project.cases if c.role == "real" and not is_labelled(project, c)]
         if key in ("real", "synthetic"):
             return [c.id for c in project.cases if c.role == key]
         return self.selected_cases()

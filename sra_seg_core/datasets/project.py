@@ -2,7 +2,8 @@
 
 Read without the project's lock (the app holding it may be open): the manifest and label files are only read.
 
-* labelled: real cases with an approved label, restricted to their slices marked done;
+* labelled: real cases labelled by the rule of :mod:`sra_seg_core.project.status`, restricted to their done slices;
+  a labelled case whose strokes are still only in its journal is refused (the label file would miss them);
 * validation / test: real cases with a reference label (kept apart for metrics); without any, one labelled patient
   is held out for validation when there are at least three, else validation falls back to the labelled slices (with
   a warning: the best-checkpoint choice is then optimistic);
@@ -27,7 +28,8 @@ def looks_like_project(root: Path) -> bool:
 
 
 def discover_project(root: Path) -> Dataset:
-    from sra_seg_core.project import Project, SliceStatus
+    from sra_seg_core.project import Project
+    from sra_seg_core.project.status import is_labelled, is_reference, labelled_slices
 
     project = Project.open(root, read_only=True)
     labelled, reference, unlabelled, synthetic = [], [], [], []
@@ -37,10 +39,14 @@ def discover_project(root: Path) -> Dataset:
         if case.role == "synthetic":
             synthetic.append(CaseRef(label=None, **common))
             continue
-        done = tuple(z for z, s in enumerate(case.slice_status) if s == SliceStatus.DONE.value)
-        if case.label and done:
-            labelled.append(CaseRef(label=project.path / case.label, slices=done, **common))
-        elif case.reference:
+        if is_labelled(project, case):
+            pending = project.pending_strokes(case.id)
+            if pending or case.label is None:
+                raise InputError(f"case {case.id} has {pending} stroke(s) not saved to its label file yet: save in "
+                                 "the Studio (Ctrl+S), or open the project there once to fold them in, then train",
+                                 root)
+            labelled.append(CaseRef(label=project.path / case.label, slices=labelled_slices(project, case), **common))
+        elif is_reference(case):
             reference.append(CaseRef(label=project.path / case.reference, **common))
         else:
             unlabelled.append(CaseRef(label=None, **common))

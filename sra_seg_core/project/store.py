@@ -36,6 +36,7 @@ from sra_seg_core.image import Image
 from sra_seg_core.project.classes import DEFAULT_CLASSES, LabelClass, class_problem
 from sra_seg_core.project.journal import NO_BASE, Journal, Stroke, file_digest, replay
 from sra_seg_core.project.lock import LOCK_NAME, ProjectLock
+from sra_seg_core.project.status import labelled_slices
 from sra_seg_core.project.manifest import (
     CASE_ID,
     MANIFEST_NAME,
@@ -587,11 +588,11 @@ class Project:
     def counts(self) -> dict[str, int]:
         """Case counts for the cases panel.
 
-        real_labelled: real cases with at least one done slice; real_unlabelled: the other real cases; synthetic;
-        predicted: cases with a prediction; labelled_slices: done slices of real cases.
+        real_labelled: real cases labelled by the rule of :mod:`.status`; real_unlabelled: the other real cases;
+        synthetic; predicted: cases with a prediction; labelled_slices: the done slices of labelled cases.
         """
         real = [c for c in self.cases if c.role == "real"]
-        done = [c.slice_status.count(SliceStatus.DONE.value) for c in real]
+        done = [len(labelled_slices(self, c)) for c in real]
         return {
             "real_labelled": sum(1 for n in done if n),
             "real_unlabelled": sum(1 for n in done if not n),

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from sra_seg_core import runs
 from sra_seg_core.cli import main
 from sra_seg_core.errors import ConfigError, EncoderWeightsError, InputError
 from sra_seg_core.image import Image
@@ -52,6 +53,7 @@ def project(tmp_path):
                             tmp_path / "data" / "s1.nii.gz")
     project.import_image(synthetic, role="synthetic")
     for case_id in ("p1_f1", "p1_f2"):
+        project.save_label(case_id, np.zeros((4, 32, 32), np.uint8))   # labelled: done slices and label data
         for z in range(4):
             project.set_slice_status(case_id, z, "d")
     yield project
@@ -72,6 +74,7 @@ def fake_run(folder, *, teacher_seed: int | None, seed: int = 0):
         state["teacher"] = net(teacher_seed).state_dict()
     (folder / "checkpoints").mkdir(parents=True)
     torch.save(state, folder / "checkpoints" / "latest.pt")
+    runs.update_meta(folder, status="stopped", latest_stage="selftrain", latest_has_teacher=teacher_seed is not None)
     return folder
 
 
@@ -87,11 +90,13 @@ def test_a_fraction_outside_zero_to_one_is_a_config_error(fraction):
         target_count(10, fraction)
 
 
-def test_a_patient_counts_as_labelled_when_any_of_its_slices_is_done(project):
+def test_a_patient_with_one_done_slice_is_partly_labelled_not_labelled(project):
+    project.save_label("p2_f2", np.zeros((4, 32, 32), np.uint8))
     project.set_slice_status("p2_f2", 3, "d")
     progress = labelling_progress(project, 0.5)
-    assert (progress.labelled, progress.total, progress.target, progress.remaining) == (2, 6, 3, 1)
-    assert progress.summary() == "labelled 2 of 6 patients (33 %) against a target of 50 %"
+    assert (progress.labelled, progress.total, progress.target, progress.remaining) == (1, 6, 3, 2)
+    assert progress.summary() == ("labelled 1 of 6 patients (17 %) against a target of 50 %; 1 more partly "
+                                  "labelled")
     slices = labelling_progress(project, 0.5, "slices")
     assert (slices.labelled, slices.total) == (9, 48)
 
@@ -277,7 +282,7 @@ def test_suggest_command_prints_json_with_reasons_scores_and_summary(project, ca
     data = json.loads(capsys.readouterr().out)
     assert data["summary"] == "labelled 1 of 6 patients (17 %) against a target of 50 %"
     assert data["progress"] | {} == {"labelled": 1, "total": 6, "fraction": 0.5, "unit": "patients", "target": 3,
-                                     "percent": 16.67}
+                                     "percent": 16.67, "partly": 0}
     assert len(data["suggestions"]) == 2 and {"patient", "cases", "case", "slice", "score", "reason",
                                               "note"} == set(data["suggestions"][0])
 
