@@ -24,7 +24,7 @@ from sra_seg_app.widgets.thumbnails import ThumbnailGrid
 from sra_seg_app.workspaces.train import TrainWorkspace
 from sra_seg_app.workspaces.label import LabelWorkspace
 from sra_seg_app.model.jobs import EngineRun
-from sra_seg_app.model.session import Session
+from sra_seg_app.model.session import SaveError, Session
 from sra_seg_app.theme import icon
 from sra_seg_app.widgets.tools_panel import ToolsPanel
 from sra_seg_app.widgets.welcome import WelcomePage
@@ -106,7 +106,7 @@ class MainWindow(QMainWindow):
         bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.addToolBar(bar)
         self.act_open = QAction(icon("fa5s.folder-open"), "Open…", self, triggered=self.ask_open_project)
-        self.act_save = QAction(icon("fa5s.save"), "Save", self, triggered=self.session.save)
+        self.act_save = QAction(icon("fa5s.save"), "Save", self, triggered=self.save)
         self.act_save.setShortcut(QKeySequence.StandardKey.Save)
         history = self.session.history
         self.act_undo = QAction(icon("fa5s.undo"), "Undo", self, triggered=history.undo)
@@ -201,6 +201,8 @@ class MainWindow(QMainWindow):
         s.projectChanged.connect(self._project_changed)
         s.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
         s.dirtyChanged.connect(self._dirty)
+        s.saveFailed.connect(lambda _text: self.saved_label.setText("● not saved (see the message)"))
+        s.journalFailed.connect(self._journal_failed)
         s.busyChanged.connect(self._busy)
         s.caseChanged.connect(lambda _c: self._update_title())
         self.welcome.openDemo.connect(self.open_demo)
@@ -369,6 +371,19 @@ class MainWindow(QMainWindow):
         else:
             QGuiApplication.restoreOverrideCursor()
 
+    def save(self) -> bool:
+        """Ctrl+S: save, or say why not (the session keeps what it could not write)."""
+        try:
+            self.session.save()
+        except SaveError as exc:
+            QMessageBox.warning(self, "Could not save", str(exc))
+            return False
+        return True
+
+    def _journal_failed(self, text: str) -> None:
+        self.saved_label.setText("● unsaved, not journaled")
+        QMessageBox.warning(self, "A stroke is not safe yet", text)
+
     def _dirty(self, dirty: bool) -> None:
         self.saved_label.setText("● unsaved changes" if dirty else "all changes saved")
 
@@ -397,24 +412,37 @@ class MainWindow(QMainWindow):
         self._device_run.start("devices", "--json")
 
     # --- closing ----------------------------------------------------------------------------------------------------
+    def confirm_close_unsaved(self, why: str) -> bool:
+        """Whether to close although the labels could not be saved (strokes the journal lacks are then lost)."""
+        lost = sorted(self.session.unjournaled)
+        if lost:
+            text = (f"{why}\n\nStrokes on {', '.join(lost)} are in no file: closing discards them. Discard them and "
+                    "close?")
+            buttons = QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel
+            accept = QMessageBox.StandardButton.Discard
+        else:
+            text = f"{why}\n\nClose anyway? Your strokes are kept in the project's journal and come back when you " \
+                   "reopen it."
+            buttons = QMessageBox.StandardButton.Close | QMessageBox.StandardButton.Cancel
+            accept = QMessageBox.StandardButton.Close
+        return QMessageBox.warning(self, "Could not save", text, buttons, QMessageBox.StandardButton.Cancel) == accept
+
     def closeEvent(self, event) -> None:
         # A workspace with work in flight (a training run) may ask the user first, and may refuse.
         for workspace in self.workspaces.values():
             if hasattr(workspace, "can_close") and not workspace.can_close():
                 event.ignore()
                 return
+        try:
+            self.session.close_project()
+        except SaveError as exc:
+            if not self.confirm_close_unsaved(str(exc)):
+                event.ignore()
+                return
+            self.session.close_project(force=True)
         for workspace in self.workspaces.values():
             if hasattr(workspace, "shutdown"):
                 workspace.shutdown()
-        try:
-            self.session.close_project()
-        except SraSegError as exc:
-            answer = QMessageBox.warning(self, "Could not save", f"{exc}\n\nClose anyway? Your strokes are kept in "
-                                         "the project's journal and come back when you reopen it.",
-                                         QMessageBox.StandardButton.Close | QMessageBox.StandardButton.Cancel)
-            if answer != QMessageBox.StandardButton.Close:
-                event.ignore()
-                return
         run = getattr(self, "_device_run", None)
         if run is not None and run.running:
             run.finished.disconnect()

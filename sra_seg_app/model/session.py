@@ -5,7 +5,10 @@ Widgets call the session's methods and redraw on its signals; the session talks 
 
 * every completed edit is journaled at once through ``Project.append_stroke`` (fsynced), so a crash loses no stroke;
 * label volumes are saved (atomically) after a short quiet period, on case changes and on close; a save that fails
-  (a full disk) says so and keeps the case unsaved, its strokes safe in the journal;
+  (a full disk) raises :class:`SaveError` to the caller (autosave reports it), and the case stays unsaved, its strokes
+  safe in the journal;
+* a stroke whose journal append fails is reported at once and kept in memory as unsaved; such a case is listed in
+  ``unjournaled`` until a save succeeds, and closing then needs an explicit ``force`` (the view asks the user);
 * a project in use by another process opens read-only, where edits are refused with a message.
 
 A case's image is read in a worker thread (a 2048 x 2048 photograph takes about half a second to decode) while the
@@ -30,6 +33,10 @@ from sra_seg_core.settings import add_recent_project
 from sra_seg_app.model.undo import EditCommand, EditHistory
 
 AUTOSAVE_MS = 1500
+
+
+class SaveError(SraSegError):
+    """Label volumes could not be saved; the message says which case, why, and whether its strokes are safe."""
 
 
 @dataclass
@@ -90,6 +97,8 @@ class Session(QObject):
     windowLevelChanged = Signal()
     message = Signal(str)                    # a short note for the status bar
     dirtyChanged = Signal(bool)
+    saveFailed = Signal(str)                 # a save (autosave included) failed: why, and what is still safe
+    journalFailed = Signal(str)              # a stroke could not be journaled: it exists only in memory
     busyChanged = Signal(bool)               # a case's image is being read (the GUI keeps running meanwhile)
 
     def __init__(self, parent=None, *, undo_cap_mb: int = 256):
@@ -103,17 +112,22 @@ class Session(QObject):
         self._labels: dict[str, np.ndarray] = {}     # label volumes touched this session, by case
         self._predictions: dict[str, np.ndarray | None] = {}
         self._dirty: set[str] = set()
+        self.unjournaled: set[str] = set()      # dirty cases with strokes the journal lacks (lost if not saved)
         self.recovered: dict[str, int] = {}     # strokes recovered at the last open, by case
         self.busy = False                       # a case's image is being read
         self._pending: tuple[str, int | None] | None = None
         self._autosave = QTimer(self, singleShot=True, interval=AUTOSAVE_MS)
-        self._autosave.timeout.connect(self.save)
+        self._autosave.timeout.connect(self._save_quietly)
 
     # --- project --------------------------------------------------------------------------------------------------
     def open_project(self, path: str | Path, *, read_only: bool = False) -> Project:
         """Open (raises the engine's errors: ProjectLockedError when another process writes it)."""
         project = Project.open(path, read_only=read_only)
-        self.close_project()
+        try:
+            self.close_project()   # SaveError: the open project stays, the new one is let go
+        except SaveError:
+            project.close()
+            raise
         self.project = project
         add_recent_project(project.path)
         self._recover()
@@ -142,11 +156,18 @@ class Session(QObject):
         self.message.emit(text)
         self.recovered = pending
 
-    def close_project(self) -> None:
+    def close_project(self, *, force: bool = False) -> None:
+        """Save and close. Raises SaveError when the save fails, unless ``force``: then what is journaled comes back
+        at the next opening and strokes in ``unjournaled`` cases are discarded."""
         if self.project is None:
             return
-        if not self.save():  # what could not be saved is in the journal, replayed when the project is opened again
+        try:
+            self.save()
+        except SaveError:
+            if not force:
+                raise
             self._dirty.clear()
+            self.unjournaled.clear()
             self.dirtyChanged.emit(False)
         self.history.clear()
         self.project.close()
@@ -170,7 +191,7 @@ class Session(QObject):
             return
         if case_id != self.case_id:
             if self._dirty:
-                self.save()
+                self._save_quietly()   # a failure is reported; the case stays dirty, its volume in memory
             project = self.project
             image = self._read_image(case_id)
             if self.project is not project:  # closed while reading
@@ -291,8 +312,15 @@ class Session(QObject):
 
     def _journal(self, case_id: str, edits: list[SliceEdit]) -> None:
         before = self.project.slice_status(case_id)
-        for edit in edits:
-            self.project.append_stroke(case_id, edit.z, edit.indices, edit.old, edit.new)
+        try:
+            for edit in edits:
+                self.project.append_stroke(case_id, edit.z, edit.indices, edit.old, edit.new)
+        except (SraSegError, OSError) as exc:
+            self.unjournaled.add(case_id)
+            text = (f"Could not write a stroke of {case_id} to the journal: {error_line(exc)}. It is kept in this "
+                    "window only, unsaved: make room or fix the folder and save (Ctrl+S) before closing.")
+            self.message.emit(text)
+            self.journalFailed.emit(text)
         was_clean = not self._dirty
         self._dirty.add(case_id)
         if was_clean:
@@ -312,24 +340,35 @@ class Session(QObject):
     def dirty(self) -> bool:
         return bool(self._dirty)
 
-    def save(self) -> bool:
-        """Write every changed label volume (atomic; clears their journals). Returns whether all are saved; a write
-        that fails (a full disk, a folder made read-only) leaves the case unsaved with its strokes in the journal,
-        the previous label file intact, and says so in a message."""
+    def save(self) -> None:
+        """Write every changed label volume (atomic; clears their journals). A write that fails (a full disk, a
+        folder made read-only) raises SaveError and leaves the case unsaved, the previous label file intact."""
         self._autosave.stop()
         if self.project is None or self.project.read_only or not self._dirty:
-            return True
+            return
         for case_id in sorted(self._dirty):
             try:
                 self.project.save_label(case_id, self._labels[case_id])
             except (SraSegError, OSError) as exc:
-                self.message.emit(f"Could not save the labels of {case_id}: {error_line(exc)}. Every stroke is kept "
-                                  "in the journal; make room or fix the folder, then save again (Ctrl+S).")
-                return False
+                safe = ("Some strokes could not be journaled either: they exist only in this window until a save "
+                        "succeeds." if case_id in self.unjournaled else "Every stroke is kept in the journal.")
+                text = (f"Could not save the labels of {case_id}: {error_line(exc)}. {safe} Make room or fix the "
+                        "folder, then save again (Ctrl+S).")
+                self.message.emit(text)
+                self.saveFailed.emit(text)
+                raise SaveError(text) from exc
             self._dirty.discard(case_id)
+            self.unjournaled.discard(case_id)
         self.dirtyChanged.emit(False)
         self.message.emit("Saved.")
-        return True
+
+    def _save_quietly(self) -> None:
+        """Save where nobody can be told by an exception (the autosave timer, a case change): the failure was
+        reported through ``message`` and ``saveFailed`` already."""
+        try:
+            self.save()
+        except SaveError:
+            pass
 
     def remove_cases(self, case_ids: list[str]) -> None:
         """Remove cases from the project and keep the session consistent: labels saved first, caches dropped, the

@@ -14,7 +14,7 @@ from pathlib import Path
 from PySide6.QtCore import QThread, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView, QComboBox, QDialog, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
-    QLineEdit, QProgressBar, QPushButton, QStackedWidget, QTableWidget, QTableWidgetItem, QVBoxLayout,
+    QLineEdit, QMessageBox, QProgressBar, QPushButton, QStackedWidget, QTableWidget, QTableWidgetItem, QVBoxLayout,
     QWidget,
 )
 
@@ -253,7 +253,11 @@ class ImportDialog(QDialog):
     def start(self) -> None:
         if not self.sources or self.session.project is None or self.worker is not None:
             return
-        self.session.save()   # nothing else writes the manifest while the worker imports
+        try:
+            self.session.save()   # nothing else writes the manifest while the worker imports
+        except SraSegError as exc:
+            QMessageBox.warning(self, "Cannot import", f"Unsaved edits could not be saved first: {exc}")
+            return
         self.pages.setCurrentIndex(1)
         self.running_title.setText(f"Importing {self.role} images…")
         self.worker = ImportWorker(self.session.project, self.sources, self.options(), self)

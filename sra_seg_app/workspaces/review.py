@@ -722,7 +722,9 @@ class ReviewWorkspace(QWidget):
         case_id = s.case_id
         if not self._can_accept():
             return False
-        if not s.save():   # accepting rewrites the label file: unsaved strokes must be in it first
+        try:
+            s.save()   # accepting rewrites the label file: unsaved strokes must be in it first
+        except SraSegError:
             return False    # the session said why; the strokes wait safely in the journal
         chosen = range(s.image.shape[0]) if slices is None else slices
         labels, prediction = s.labels(case_id), s.prediction(case_id)

@@ -80,3 +80,41 @@ def test_the_window_starts_without_importing_what_it_does_not_show():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          env={**os.environ, "SRA_SEG_CONFIG_DIR": "/nonexistent-sra-config"})
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stderr
+
+
+def _full_disk(*_args, **_kwargs):
+    import errno
+
+    raise OSError(errno.ENOSPC, "No space left on device", "labels/case.nii.gz")
+
+
+def _close(window) -> bool:
+    from PySide6.QtGui import QCloseEvent
+
+    event = QCloseEvent()
+    window.closeEvent(event)
+    return event.isAccepted()
+
+
+def test_closing_when_the_save_fails_asks_and_cancel_keeps_the_project_open(opened, monkeypatch):
+    opened.canvas.paint_at(30, 30)
+    monkeypatch.setattr(opened.session.project, "save_label", _full_disk)
+    asked = []
+    monkeypatch.setattr(opened, "confirm_close_unsaved", lambda why: asked.append(why) or False)
+    assert not _close(opened)
+    assert asked and "No space left on device" in asked[0] and opened.session.project is not None
+    monkeypatch.setattr(opened, "confirm_close_unsaved", lambda why: True)   # "Close anyway"
+    assert _close(opened) and opened.session.project is None
+
+
+def test_close_anyway_names_strokes_the_journal_lacks(opened, monkeypatch):
+    monkeypatch.setattr(opened.session.project, "append_stroke", _full_disk)
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: QMessageBox.StandardButton.Ok)
+    opened.canvas.paint_at(30, 30)
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _parent, _title, text, *a: shown.append(text)
+                        or QMessageBox.StandardButton.Cancel)
+    monkeypatch.setattr(opened.session.project, "save_label", _full_disk)
+    assert not _close(opened)
+    assert "closing discards them" in shown[-1] and opened.session.project is not None
+    opened.session.close_project(force=True)

@@ -414,3 +414,25 @@ def test_resume_trains_a_finished_run_further(workspace, qtbot, monkeypatch):
     assert p.status == "finished", workspace.error_label.text()
     assert p.totals == {"pretrain": 2, "selftrain": 4} and p.losses.x[-1] == 6
     assert runs.read_config(run).train.selftrain_iters == 4
+
+
+def test_training_does_not_start_when_the_labels_cannot_be_saved(workspace, monkeypatch):
+    import errno
+
+    import numpy as np
+
+    from sra_seg_core.annotation import SliceEdit
+
+    s = workspace.session
+    s.select_case(next(c.id for c in s.project.cases if c.role == "real"))
+    indices = np.arange(4)
+    s.commit([SliceEdit(s.z, indices, s.labels()[s.z].ravel()[indices].copy(), np.full(4, 2, np.uint8))], "paint")
+
+    def full_disk(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", "labels/case.nii.gz")
+
+    monkeypatch.setattr(s.project, "save_label", full_disk)
+    monkeypatch.setattr(rf, "launch", lambda *a, **k: pytest.fail("training started on stale label files"))
+    workspace.start()
+    assert not workspace.error_label.isHidden() and "No space left on device" in workspace.error_label.text()
+    s.close_project(force=True)

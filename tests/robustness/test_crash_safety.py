@@ -90,7 +90,7 @@ APP_AUTOSAVE = """
     session.set_slice(1)
     canvas.active_class = 1
     canvas.paint_at(8, 8)
-    assert session.save()                   # the last consistent state: a saved label
+    session.save()                          # the last consistent state: a saved label
     np.save(out / "saved.npy", session.labels())
     (out / "saved.json").write_bytes((project / "project.json").read_bytes())
     for value, col in ((2, 20), (3, 26)):   # two more completed strokes, journaled, not saved
@@ -239,7 +239,7 @@ def test_a_manifest_write_that_fails_leaves_the_previous_manifest(one_case_proje
 
 def test_the_app_says_when_autosave_fails_and_keeps_the_strokes(qtbot, one_case_project, disk_full):
     from sra_seg_app.widgets.canvas import SliceCanvas
-    from sra_seg_app.model.session import Session
+    from sra_seg_app.model.session import SaveError, Session
 
     session = Session()
     canvas = SliceCanvas(session)
@@ -249,11 +249,14 @@ def test_the_app_says_when_autosave_fails_and_keeps_the_strokes(qtbot, one_case_
     disk_full(f"{session.case_id}.nii.gz")
     messages = []
     session.message.connect(messages.append)
-    assert session.save() is False
+    with pytest.raises(SaveError):
+        session.save()
     assert session.dirty and "No space left on device" in messages[-1] and "journal" in messages[-1]
     assert session.project.pending_strokes(session.case_id) == 1
     expected = session.labels().copy()
-    session.close_project()  # saving fails again: nothing is lost, the journal is replayed at the next opening
+    with pytest.raises(SaveError):
+        session.close_project()  # saving fails again: the view asks, and may close anyway
+    session.close_project(force=True)  # nothing is lost: the journal is replayed at the next opening
     session.open_project(one_case_project)
     assert session.recovered == {session.case_id: 1} and "stay safe in the journal" in messages[-1]
     assert np.array_equal(session.labels(), expected)
