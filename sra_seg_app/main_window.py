@@ -185,13 +185,14 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         s, t, c = self.session, self.tools, self.canvas
-        t.toolChanged.connect(c.set_tool)
-        t.classChanged.connect(lambda v: setattr(c, "active_class", v))
-        t.radiusChanged.connect(lambda r: setattr(c, "brush_radius", r))
-        t.overwriteChanged.connect(lambda on: setattr(c, "overwrite", on))
-        t.opacityChanged.connect(c.set_opacity)
-        t.outlineChanged.connect(c.set_outline)
-        t.layerChanged.connect(c.set_layer)
+        state = c.tools   # the panel writes the tool state; the canvas follows it
+        t.toolChanged.connect(state.set_tool)
+        t.classChanged.connect(state.set_active_class)
+        t.radiusChanged.connect(state.set_brush_radius)
+        t.overwriteChanged.connect(state.set_overwrite)
+        t.opacityChanged.connect(state.set_opacity)
+        t.outlineChanged.connect(state.set_outline_only)
+        t.layerChanged.connect(state.set_layer)
         t.windowPreset.connect(self.label_ws.window_preset)
         t.action.connect(self.label_ws.run_action)
         self.browser.caseActivated.connect(s.select_case)

@@ -271,6 +271,19 @@ class Session(QObject):
         self._predictions.pop(case_id, None)
         self.predictionChanged.emit(case_id)
 
+    def voxel_info(self, row: int, col: int) -> dict | None:
+        """What the status bar shows for pixel (row, col) of the current slice: voxel (i, j, z), image value, approved
+        label, prediction (None without one) and world position in mm; None outside the image."""
+        if self.image is None or not (0 <= row < self.image.shape[1] and 0 <= col < self.image.shape[2]):
+            return None
+        z, labels, pred = self.z, self.labels(), self.prediction()
+        return {
+            "voxel": (col, row, z), "value": float(self.image.array[z, row, col]),
+            "label": int(labels[z, row, col]) if labels is not None else 0,
+            "prediction": int(pred[z, row, col]) if pred is not None else None,
+            "world": tuple(float(v) for v in self.image.world((col, row, z))),
+        }
+
     def slice_status(self, case_id: str | None = None) -> str:
         case_id = case_id or self.case_id
         return self.project.slice_status(case_id) if self.project and case_id else ""

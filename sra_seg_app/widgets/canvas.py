@@ -18,8 +18,12 @@ from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsPathItem
 
 from sra_seg_core import annotation as ann
 from sra_seg_app._pyqtgraph import pg
+from sra_seg_app.model.tools import ToolState
 
-TOOLS = ("brush", "eraser", "fill", "polygon", "pan")
+
+def _tool_field(name: str, setter: str):
+    """A canvas attribute that lives in its ToolState (so ``canvas.brush_radius = 6`` sets the model)."""
+    return property(lambda self: getattr(self.tools, name), lambda self, value: getattr(self.tools, setter)(value))
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
@@ -91,20 +95,23 @@ class SliceCanvas(pg.GraphicsView):
     """Shows one slice of a :class:`~sra_seg_app.model.session.Session` and edits it with the active tool."""
 
     wheelSlice = Signal(int)                  # +-1 slices
-    cursorMoved = Signal(object)              # dict read-out, or None when the cursor leaves the image
+    cursorMoved = Signal(object)              # dict read-out (Session.voxel_info), or None off the image
 
-    def __init__(self, session, parent=None, *, editable: bool = True):
+    tool = property(lambda self: self.tools.tool)
+    active_class = _tool_field("active_class", "set_active_class")
+    brush_radius = _tool_field("brush_radius", "set_brush_radius")
+    overwrite = _tool_field("overwrite", "set_overwrite")
+    fill_tolerance = _tool_field("fill_tolerance", "set_fill_tolerance")
+    opacity = property(lambda self: self.tools.opacity)
+    outline_only = property(lambda self: self.tools.outline_only)
+    layer = property(lambda self: self.tools.layer)
+
+    def __init__(self, session, parent=None, *, editable: bool = True, tools: ToolState | None = None):
         super().__init__(parent)
         self.session = session
         self.editable = editable
-        self.tool = "brush"
-        self.active_class = 1
-        self.brush_radius = 4.0               # pixels
-        self.overwrite = True
-        self.fill_tolerance: float | None = None
-        self.opacity = 0.45
-        self.outline_only = False
-        self.layer = "approved"               # approved | prediction | both
+        self.tools = tools or ToolState(self)
+        self._cursor: tuple[int, int] | None = None   # (row, col) under the mouse, for the read-out
         self.setBackground("#101317")
         self.view = _ViewBox(self)
         self.setCentralItem(self.view)
@@ -135,8 +142,9 @@ class SliceCanvas(pg.GraphicsView):
         self.scene().sigMouseMoved.connect(self._hover)
         self.setMouseTracking(True)
         session.caseChanged.connect(self._case_changed)
-        session.sliceChanged.connect(lambda _z: self.refresh())
+        session.sliceChanged.connect(lambda _z: (self.refresh(), self._emit_readout()))
         session.labelsChanged.connect(self._labels_changed)
+        self.tools.changed.connect(self._tools_changed)
         session.predictionChanged.connect(lambda case: case == session.case_id and self.refresh_labels())
         session.windowLevelChanged.connect(self._apply_window)
 
@@ -214,6 +222,15 @@ class SliceCanvas(pg.GraphicsView):
     def _labels_changed(self, case_id: str, z: int) -> None:
         if case_id == self.session.case_id and z in (-1, self.session.z):
             self.refresh_labels()
+            self._emit_readout()
+
+    def _tools_changed(self, name: str) -> None:
+        if name in ("opacity", "outline_only", "layer"):
+            self.refresh_labels()
+        elif name == "tool":
+            if self.tool != "polygon":
+                self.cancel_polygon()
+            self.brush_item.setVisible(False)
 
     def _apply_window(self) -> None:
         s = self.session
@@ -221,24 +238,16 @@ class SliceCanvas(pg.GraphicsView):
             self.image_item.setLevels((s.window.low, s.window.high))
 
     def set_opacity(self, value: float) -> None:
-        self.opacity = value
-        self.refresh_labels()
+        self.tools.set_opacity(value)
 
     def set_outline(self, on: bool) -> None:
-        self.outline_only = on
-        self.refresh_labels()
+        self.tools.set_outline_only(on)
 
     def set_layer(self, layer: str) -> None:
-        self.layer = layer
-        self.refresh_labels()
+        self.tools.set_layer(layer)
 
     def set_tool(self, tool: str) -> None:
-        if tool not in TOOLS:
-            raise ValueError(tool)
-        if tool != "polygon":
-            self.cancel_polygon()
-        self.tool = tool
-        self.brush_item.setVisible(False)
+        self.tools.set_tool(tool)
 
     # --- coordinates ----------------------------------------------------------------------------------------------
     def _spacing_yx(self) -> tuple[float, float]:
@@ -261,17 +270,19 @@ class SliceCanvas(pg.GraphicsView):
         point = self.view.mapSceneToView(scene_pos)
         row, col = self._to_pixel(point)
         self._update_brush_outline(point)
-        if not self._inside(row, col):
+        self.hover_pixel(row, col)
+
+    def hover_pixel(self, row: float, col: float) -> None:
+        """The cursor is over pixel (row, col): show its read-out, and keep it current as the slice or labels
+        change under a still mouse (keyboard slice change, fill, undo)."""
+        self._cursor = (int(row), int(col)) if self._inside(row, col) else None
+        self._emit_readout()
+
+    def _emit_readout(self) -> None:
+        if self.session.image is not None and self._cursor is not None:
+            self.cursorMoved.emit(self.session.voxel_info(*self._cursor))
+        elif self._cursor is None:
             self.cursorMoved.emit(None)
-            return
-        j, i = int(row), int(col)
-        labels, pred = s.labels(), s.prediction()
-        self.cursorMoved.emit({
-            "voxel": (i, j, s.z), "value": float(s.image.array[s.z, j, i]),
-            "label": int(labels[s.z, j, i]) if labels is not None else 0,
-            "prediction": int(pred[s.z, j, i]) if pred is not None else None,
-            "world": tuple(float(v) for v in s.image.world((i, j, s.z))),
-        })
 
     def _update_brush_outline(self, point: QPointF) -> None:
         painting = self.tool in ("brush", "eraser") and self.editable and self.session.image is not None

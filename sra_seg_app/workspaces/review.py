@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from sra_seg_core.errors import SraSegError
+from sra_seg_core.annotation import make_edit
 from sra_seg_core.project import SliceStatus
 from sra_seg_core.project.status import is_labelled
 from sra_seg_core import runs
@@ -764,15 +765,20 @@ class ReviewWorkspace(QWidget):
         return answer == QMessageBox.StandardButton.Yes
 
     def correct_in_label(self) -> None:
-        """Take the current slice to the Label workspace. A slice without approved labels starts from the prediction
-        (accepted, then marked in progress, since it is being corrected); labels already there are left as they are."""
+        """Take the current slice to the Label workspace. A slice without approved labels starts from the prediction,
+        copied in as one undoable edit (the undo history stays) and marked in progress, since it is being corrected;
+        labels already there are left as they are."""
         s = self.session
         case_id, z = s.case_id, s.z
         if not case_id:
             return
-        labels = s.labels(case_id)
-        if s.prediction() is not None and not labels[z].any() and not s.read_only and self._accept([z]):
-            s.set_status(SliceStatus.IN_PROGRESS, z)
+        labels, prediction = s.labels(case_id), s.prediction()
+        if prediction is not None and not labels[z].any() and not s.read_only:
+            edit = make_edit(labels[z], z, np.arange(labels[z].size), prediction[z].ravel())
+            if s.commit([edit], "Start from the prediction"):
+                s.set_status(SliceStatus.IN_PROGRESS, z)
+                s.message.emit(f"Slice {z + 1} of {case_id} starts from the prediction, in progress: correct it, "
+                               "then mark it done (D).")
         self.correctRequested.emit(case_id, z)
 
     # --- running the model ------------------------------------------------------------------------------------------

@@ -185,3 +185,17 @@ def test_replacing_a_cases_labels_clears_undo_steps_that_would_write_stale_pixel
     s.project.save_label(s.case_id, np.zeros(s.image.shape, np.uint8))   # e.g. a prediction accepted elsewhere
     s.reload_case(s.case_id)
     assert s.history.count() == 0 and not s.labels().any()
+
+
+def test_the_readout_follows_a_keyboard_slice_change_a_fill_and_an_undo(opened):
+    s, canvas = opened.session, opened.canvas
+    canvas.hover_pixel(30, 30)          # the mouse rests here from now on
+    z = s.z
+    s.step_slice(1)                     # PgDown
+    assert f"voxel (30, 30, {z + 1})" in opened.readout.text()
+    opened.tools.select_class(3)
+    canvas.set_tool("fill")
+    canvas.fill_at(30, 30)
+    assert "label LV" in opened.readout.text()
+    s.history.undo()
+    assert "label background" in opened.readout.text()

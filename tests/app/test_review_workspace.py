@@ -15,6 +15,7 @@ from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtWidgets import QMessageBox
 
 from sra_seg_core import cli
+from sra_seg_core.annotation import SliceEdit
 from sra_seg_core.project import Project
 from sra_seg_core.review import import_prediction
 from sra_seg_app.workspaces.review import CASE, DICE, SORT_ROLE, STATUS, UNCERTAINTY, ReviewWorkspace
@@ -340,3 +341,19 @@ def test_the_right_view_can_show_the_reference(workspace):
     assert np.array_equal(shown, reference[workspace.session.z])
     workspace.show_case(APPROVED_CASE)   # no reference there: back to the approved labels
     assert workspace.compare.currentData() == "approved"
+
+
+def test_correct_in_label_keeps_the_undo_history_and_says_in_progress(workspace, qtbot):
+    s = workspace.session
+    workspace.show_case(REFERENCE_CASE)
+    s.set_slice(1)
+    indices = np.arange(3)
+    s.commit([SliceEdit(1, indices, s.labels()[1].ravel()[indices].copy(), np.full(3, 1, np.uint8))], "earlier")
+    s.set_slice(2)
+    messages = []
+    s.message.connect(messages.append)
+    workspace.correct_in_label()
+    assert s.history.count() == 2 and s.history.undo_text() == "Start from the prediction"
+    assert s.slice_status()[2] == "p" and "in progress" in messages[-1] and "done" not in messages[-1].split(":")[0]
+    s.history.undo()
+    assert not s.labels()[2].any()
