@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
@@ -391,13 +390,10 @@ class MainWindow(QMainWindow):
     def _detect_device(self) -> None:
         """Ask the engine (a child process: the window never imports torch) what it can train on."""
         self._device_run = EngineRun(self)
-        lines: list[str] = []
-        self._device_run.output.connect(lines.append)
 
         def done(code, _error):
-            try:
-                info = json.loads(lines[-1])
-            except (ValueError, IndexError):
+            info = self._device_run.result
+            if code != 0 or not isinstance(info, dict):
                 self.device_label.setText("device: unknown")
                 return
             self.device_info = info
@@ -410,7 +406,7 @@ class MainWindow(QMainWindow):
 
         self.device_info = None
         self._device_run.finished.connect(done)
-        self._device_run.start("devices", "--json")
+        self._device_run.start("devices", "--events", "-")
 
     # --- closing ----------------------------------------------------------------------------------------------------
     def confirm_close_unsaved(self, why: str) -> bool:

@@ -127,6 +127,7 @@ class Run:
     method: str                 # "?" when neither run.json nor config.yaml says
     started: float | None       # unix seconds
     offers: dict[str, Path]     # kind in OFFERS -> checkpoint file
+    updated: float = 0.0        # unix seconds of its last sign of life: start, resume, or a checkpoint written
 
     @property
     def name(self) -> str:
@@ -174,11 +175,18 @@ def describe(run_dir: str | Path) -> Run:
             offers[kind] = checkpoint_path(run_dir, name)
     if "latest" in offers and meta.latest_has_teacher:
         offers["teacher"] = offers["latest"]
-    return Run(run_dir, meta, status, method, started, offers)
+    times = [t for t in (started, meta.resumed) if t is not None]
+    for path in offers.values():
+        try:
+            times.append(path.stat().st_mtime)
+        except OSError:   # removed since the listing
+            pass
+    return Run(run_dir, meta, status, method, started, offers, max(times, default=0.0))
 
 
 def list_runs(runs_dir: str | Path, *, offering: str | None = None) -> list[Run]:
-    """Every run folder under ``runs_dir``, newest first; ``offering``: only runs that offer that checkpoint kind."""
+    """Every run folder under ``runs_dir``, the most recently active first (a resumed run, a newer best model);
+    ``offering``: only runs that offer that checkpoint kind."""
     if offering is not None and offering not in OFFERS:
         raise ValueError(f"offering must be one of {OFFERS}, got {offering!r}")
     try:
@@ -188,7 +196,7 @@ def list_runs(runs_dir: str | Path, *, offering: str | None = None) -> list[Run]
     runs = [describe(p) for p in folders]
     if offering is not None:
         runs = [r for r in runs if offering in r.offers]
-    return sorted(runs, key=lambda r: (r.started or 0, r.name), reverse=True)
+    return sorted(runs, key=lambda r: (r.updated, r.name), reverse=True)
 
 
 def _config_method(run_dir: Path) -> str:

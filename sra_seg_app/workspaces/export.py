@@ -577,12 +577,12 @@ class ExportWorkspace(QWidget):
         if event.event == "progress" and event.total:
             self.progress.setRange(0, event.total)
             self.progress.setValue(event.iteration)
-            if event.message and self.cancel_button.isEnabled():
+            if event.case and self.cancel_button.isEnabled():
                 eta = f" · about {max(1, round(event.eta_s))} s left" if event.eta_s else ""
                 self.progress_label.setText(
-                    f"Exporting {event.message} ({event.iteration + 1} of {event.total}){eta}")
+                    f"Exporting {event.case} ({event.iteration + 1} of {event.total}){eta}")
         elif event.event == "done":
-            self.result = event.extra or {}
+            self.result = event.result or {}
 
     def _on_finished(self, code: int, error: str) -> None:
         for widget in (self.progress, self.progress_label, self.cancel_button):

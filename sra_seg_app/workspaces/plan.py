@@ -7,7 +7,6 @@ status.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -44,7 +43,6 @@ class PlanPanel(QWidget):
         self.run = EngineRun(self)
         self.result: dict | None = None
         self._cancelled = False
-        self._result_line = ""
 
         self.progress_bar = QProgressBar()
         self.progress_bar.setTextVisible(True)
@@ -141,7 +139,6 @@ class PlanPanel(QWidget):
         self.list.itemActivated.connect(self._open)   # double-click or Enter
         self.list.currentItemChanged.connect(self._show_details)
         self.run.event.connect(self._event)
-        self.run.output.connect(self._output)
         self.run.finished.connect(self._finished)
         session.statusChanged.connect(lambda _case: self.update_progress())
         session.casesChanged.connect(self.update_progress)
@@ -271,7 +268,7 @@ class PlanPanel(QWidget):
         """The ``sra-seg`` arguments for the current choices."""
         strategy = self.strategy.currentData()
         args = ["project", "suggest", str(self.session.project.path), "--strategy", strategy,
-                "--fraction", f"{self.fraction:g}", "--unit", self.unit.currentData(), "--json", "--events", "-"]
+                "--fraction", f"{self.fraction:g}", "--unit", self.unit.currentData(), "--events", "-"]
         if strategy == "diverse":
             args += ["--features", self.features.currentData()]
         if strategy == "disagreement":
@@ -285,7 +282,7 @@ class PlanPanel(QWidget):
         self.summary.clear()
         self.banner.setVisible(False)
         self.error.setVisible(False)
-        self.result, self._result_line, self._cancelled = None, "", False
+        self.result, self._cancelled = None, False
         self.busy.setRange(0, 0)
         self.busy.setFormat("starting…")
         self.busy.setVisible(True)
@@ -302,19 +299,17 @@ class PlanPanel(QWidget):
         if event.event == "progress" and event.total:
             self.busy.setRange(0, event.total)
             self.busy.setValue(event.iteration)
-            self.busy.setFormat(f"reading {event.message}  ({event.iteration}/{event.total})")
+            self.busy.setFormat(f"reading {event.case or '…'}  ({event.iteration}/{event.total})")
         elif event.event == "warning":
             self._warn(event.message or "")
+        elif event.event == "done":
+            self.result = event.result
 
     def _warn(self, message: str) -> None:
         known = self.banner.text()
         if message and message not in known:
             self.banner.setText(f"{known}\n{message}" if known else message)
         self.banner.setVisible(bool(self.banner.text()))
-
-    def _output(self, line: str) -> None:
-        if line.startswith("{"):
-            self._result_line = line
 
     def _finished(self, code: int, error: str) -> None:
         self.busy.setVisible(False)
@@ -328,9 +323,7 @@ class PlanPanel(QWidget):
             self.error.setVisible(True)
             self.details.setText("")
             return
-        try:
-            self.result = json.loads(self._result_line)
-        except ValueError:
+        if self.result is None:
             self.error.setText("Could not suggest: the engine's answer was unreadable. Try again; if it persists, "
                                "run `sra-seg project suggest` in a terminal to see why.")
             self.error.setVisible(True)
@@ -338,7 +331,7 @@ class PlanPanel(QWidget):
         self.show_result(self.result)
 
     def show_result(self, result: dict) -> None:
-        """Fill the list from a ``project suggest --json`` answer."""
+        """Fill the list from the result of ``project suggest`` (its done event, or its --json answer)."""
         self.list.clear()
         for warning in result.get("warnings", []):
             self._warn(warning)

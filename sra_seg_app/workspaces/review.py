@@ -838,10 +838,10 @@ class ReviewWorkspace(QWidget):
             self.progress.setValue(0)
             self.progress.setFormat("%v / %m cases")
             self._set_status(f"Predicting {event.total} case(s)…")
-        elif event.event == "progress" and event.message:
-            self._import(event.message)
+        elif event.event == "progress" and event.case:
+            self._import(event.case)
             self.progress.setValue(event.iteration)
-            self._set_status(f"Predicted {event.message} ({event.iteration} of {event.total})")
+            self._set_status(f"Predicted {event.case} ({event.iteration} of {event.total})")
         elif event.event == "warning" and event.message:
             self._run_problems.append(event.message)
 

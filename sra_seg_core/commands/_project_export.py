@@ -84,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
 
     def progress(done: int, total: int, case_id: str) -> None:
         eta = (time.monotonic() - started) / done * (total - done) if done else None
-        emit(Event("progress", stage="export", iteration=done, total=total, eta_s=eta, message=case_id))
+        emit(Event("progress", stage="export", iteration=done, total=total, eta_s=eta, case=case_id or None,
+                   message=case_id))
         if case_id:
             print(f"[{done + 1}/{total}] {case_id}", file=human, flush=True)
 
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
                 on_progress=progress, cancel=lambda: stop[0],
             )
         for case_id, reason in report.failed:
-            emit(Event("warning", stage="export", message=f"{case_id}: {reason}"))
+            emit(Event("warning", stage="export", case=case_id, message=f"{case_id}: {reason}"))
             print(f"failed  {case_id}: {reason}", file=human)
         for case_id, reason in report.skipped:
             print(f"skipped {case_id}: {reason}", file=human)
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
                    f"cases, {len(report.files)} files in {report.out_dir}")
         print(summary, file=human)
         emit(Event("done", stage="export", iteration=len(report.exported), total=report.total, status=status,
-                   path=str(report.out_dir), message=summary, extra=report.to_json()))
+                   path=str(report.out_dir), message=summary, result=report.to_json()))
     finally:
         if sink:
             sink.close()

@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
                                      class_names=class_names, checkpoint=str(args.checkpoint))
             except SraSegError as exc:
                 skipped.append(case_id)
-                emit(Event("warning", stage="predict", iteration=k, total=len(cases),
+                emit(Event("warning", stage="predict", iteration=k, total=len(cases), case=case_id,
                            message=f"case {case_id} not predicted: {exc}"))
                 print(f"skipped {case_id}: {exc}", file=sys.stderr)
                 continue
@@ -103,15 +103,15 @@ def run(args: argparse.Namespace) -> int:
             write_image(image.with_array(prediction.labels, label=True), label_path)
             atomic_write_json(report_path, report)
             summary = {"uncertainty": report["uncertainty"], "mean_dice": report["mean_dice"]}
-            emit(Event("progress", stage="predict", iteration=k, total=len(cases), message=case_id,
-                       path=str(label_path), extra=summary))
+            emit(Event("progress", stage="predict", iteration=k, total=len(cases), case=case_id, message=case_id,
+                       path=str(label_path), result=summary))
             dice = "" if report["mean_dice"] is None else f", mean Dice {report['mean_dice']:.3f}"
             print(f"predicted {case_id} ({k}/{len(cases)}): uncertainty {report['uncertainty']:.4g}{dice}",
                   file=sys.stderr)
         done = len(cases) - len(skipped)
         emit(Event("done", stage="predict", iteration=done, total=len(cases), status="finished",
                    message=f"{done} case(s) predicted" + (f", {len(skipped)} skipped" if skipped else ""),
-                   extra={"skipped": skipped}))
+                   result={"predicted": [c for c in cases if c not in skipped], "skipped": skipped}))
     finally:
         if sink:
             sink.close()

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
     def progress(done: int, total: int, what: str) -> None:
         if sink is not None:
-            sink(Event("progress", stage="suggest", iteration=done, total=total, message=what))
+            sink(Event("progress", stage="suggest", iteration=done, total=total, case=what or None, message=what))
 
     project = Project.open(args.dir, read_only=True)
     try:
@@ -58,9 +58,10 @@ def run(args: argparse.Namespace) -> int:
                          run_dir=args.run, features=args.features, weights_file=args.dinov2_weights,
                          allow_untrained=args.allow_untrained_encoder, encoder_depth=args.encoder_depth,
                          download=not args.no_download, device=args.device, on_progress=progress)
-        for warning in result.warnings:
-            if sink is not None:
+        if sink is not None:
+            for warning in result.warnings:
                 sink(Event("warning", stage="suggest", message=warning))
+            sink(Event("done", stage="suggest", status="finished", message=result.summary(), result=result.to_json()))
     finally:
         if sink is not None:
             sink.close()

@@ -10,6 +10,7 @@ import json
 def register(sub) -> None:
     p = sub.add_parser("devices", help="list the devices PyTorch can train on (CUDA GPUs, CPU)")
     p.add_argument("--json", action="store_true", help="one JSON object instead of text")
+    p.add_argument("--events", metavar="FILE", help="write a done event carrying the result as a JSON line (- = stdout)")
     p.set_defaults(func=run)
 
 
@@ -31,6 +32,13 @@ def describe_devices() -> dict:
 
 def run(args: argparse.Namespace) -> int:
     info = describe_devices()
+    if args.events:
+        from sra_seg_core.events import Event, JsonLinesSink
+
+        sink = JsonLinesSink(args.events)
+        sink(Event("done", stage="devices", status="finished", device=info["default"], result=info))
+        sink.close()
+        return 0
     if args.json:
         print(json.dumps(info))
         return 0

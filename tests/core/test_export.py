@@ -253,7 +253,7 @@ def test_cli_exports_read_only_while_the_project_is_open_and_streams_events(proj
     assert code == 0
     assert [e.event for e in events][0] == "stage" and events[-1].event == "done"
     assert [e.message for e in events if e.event == "progress"] == ["a", "c", ""]
-    assert events[-1].status == "finished" and events[-1].extra["exported"] == ["a", "c"]
+    assert events[-1].status == "finished" and events[-1].result["exported"] == ["a", "c"]
     assert "exported 2 of 2 cases" in err
     assert (tmp_path / "out" / "png" / "c_pred" / "c_pred_z003.png").exists()
 
@@ -278,7 +278,7 @@ def test_cli_stops_cleanly_on_sigterm(project, tmp_path, capsys, monkeypatch):
     code = main(["project", "export", str(project.path), str(tmp_path / "out"), "--png", "--events", "-"])
     done = read_events(capsys.readouterr().out.splitlines())[-1]
     assert code == 0 and done.event == "done" and done.status == "stopped"
-    assert done.extra["exported"] == [] and not (tmp_path / "out" / "png").exists()
+    assert done.result["exported"] == [] and not (tmp_path / "out" / "png").exists()
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 

@@ -236,7 +236,7 @@ def test_a_missing_image_skips_its_case_and_exits_1(project_path, checkpoint, tm
     assert predict(project_path, checkpoint, tmp_path / "out", "--cases", *CASES) == 1
     events = read_events(capsys.readouterr().out.splitlines())
     assert any(e.event == "warning" and case in e.message for e in events)
-    assert events[-1].extra == {"skipped": [case]} and events[-1].message == "1 case(s) predicted, 1 skipped"
+    assert events[-1].result["skipped"] == [case] and events[-1].message == "1 case(s) predicted, 1 skipped"
 
 
 def test_a_run_that_predicts_nothing_fails(project_path, checkpoint, tmp_path, capsys):

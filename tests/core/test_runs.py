@@ -134,3 +134,11 @@ def test_resuming_a_run_without_latest_is_refused(tmp_path):
 def test_listing_a_missing_folder_is_empty(tmp_path):
     assert runs.list_runs(tmp_path / "nope") == []
     assert not os.path.exists(tmp_path / "nope")
+
+
+def test_a_run_with_a_newer_checkpoint_lists_first(tmp_path):
+    old = make_run(tmp_path, "old", {"status": "finished"}, checkpoints=(runs.BEST,), created=100.0)
+    make_run(tmp_path, "new", {"status": "finished"}, checkpoints=(runs.BEST,), created=200.0)
+    os.utime(old / runs.CHECKPOINT_DIR / runs.BEST, (300.0, 300.0))   # resumed later: a newer best model
+    os.utime(tmp_path / "new" / runs.CHECKPOINT_DIR / runs.BEST, (200.0, 200.0))
+    assert [r.name for r in runs.list_runs(tmp_path)] == ["old", "new"]

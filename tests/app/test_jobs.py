@@ -1,0 +1,66 @@
+"""Child processes: one job life cycle, typed results from the done event, and Stop ending the whole process group."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sra_seg_app.model import run_folder as rf
+from sra_seg_app.model.jobs import EngineRun, JobState, next_state
+
+
+@pytest.mark.parametrize("steps, end", [
+    ([("start", None), ("exit", 0)], JobState.FINISHED),
+    ([("start", None), ("exit", 2)], JobState.FAILED),
+    ([("start", None), ("exit", -1)], JobState.FAILED),
+    ([("start", None), ("cancel", None), ("exit", -1)], JobState.FINISHED),
+    ([("cancel", None)], JobState.IDLE),
+])
+def test_the_job_life_cycle(steps, end):
+    state = JobState.IDLE
+    for what, code in steps:
+        state = next_state(state, what, code=code)
+    assert state == end
+
+
+def test_a_cancelled_job_passes_through_cancelling():
+    assert next_state(JobState.RUNNING, "cancel") == JobState.CANCELLING
+
+
+def _gone(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return True
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="process groups are POSIX")
+def test_stop_ends_the_whole_process_group_not_only_the_leader():
+    code = ("import subprocess, sys, time\n"
+            "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+            "print(child.pid, flush=True)\n"
+            "time.sleep(60)\n")
+    leader = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)   # as rf.launch starts a run
+    helper = int(leader.stdout.readline())
+    rf.request_stop(leader.pid)
+    leader.wait(10)
+    deadline = time.monotonic() + 10
+    while not _gone(helper) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _gone(helper)
+
+
+def test_an_engine_run_keeps_the_done_events_result(qapp, qtbot):
+    run = EngineRun()
+    states = []
+    run.stateChanged.connect(states.append)
+    with qtbot.waitSignal(run.finished, timeout=120_000):
+        run.start("devices", "--events", "-")
+    assert run.state == JobState.FINISHED and states == ["running", "finished"]
+    assert run.result["default"] in ("cpu", "cuda") and "cpu_threads" in run.result
