@@ -155,6 +155,9 @@ def format_event(event: Event) -> str:
     if event.event == "checkpoint":
         return f"{where} saved {event.kind or event.message or 'checkpoint'}: {event.path}"
     if event.event == "done":
+        if event.best_dice is not None:   # training: from the typed figure (older files wrote -1 in the message)
+            best = f"{event.best_dice:.4f}" if event.best_dice >= 0 else "– (no validation yet)"
+            return f"done: training {event.status}; best validation mean Dice {best}"
         return f"done: {event.message or event.status}"
     text = event.message or ""
     prefix = {"warning": "warning: ", "error": "error: "}.get(event.event, "")

@@ -142,6 +142,10 @@ class Run:
         return self.meta.pid
 
     @property
+    def encoder_pretrained(self) -> bool | None:
+        return self.meta.encoder_pretrained
+
+    @property
     def running(self) -> bool:
         return self.status == RUNNING
 

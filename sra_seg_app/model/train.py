@@ -24,6 +24,11 @@ POLL_MS = 250
 _EVENT_START = '{"event"'   # Event.to_json writes the kind first
 
 
+def dice_text(value: float | None) -> str:
+    """A best Dice as every view shows it: three decimals, "–" when there is none yet (None, or an old -1)."""
+    return f"{value:.3f}" if value is not None and value >= 0 else "–"
+
+
 class FileTail:
     """The complete lines a growing file gained since the last read. A torn last line (a writer mid-write, or one that
     was killed) is held back until its newline arrives; a file that shrank was replaced, so it is read afresh."""

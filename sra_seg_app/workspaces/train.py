@@ -26,7 +26,7 @@ from sra_seg_core import runs
 from sra_seg_app.model import run_folder as rf
 from sra_seg_app.widgets.config_form import ConfigForm, spin_box
 from sra_seg_app.theme import icon
-from sra_seg_app.model.train import FileTail, RunMonitor, RunProgress, parse_event_lines
+from sra_seg_app.model.train import FileTail, RunMonitor, RunProgress, dice_text, parse_event_lines
 from sra_seg_app.widgets.train_plots import TrainingCurves
 
 STOP_TIMEOUT_MS = 20_000
@@ -91,6 +91,7 @@ class TrainWorkspace(QWidget):
         self.start_button.clicked.connect(self.start)
         self.stop_button.clicked.connect(self.stop)
         self.resume_button.clicked.connect(self.resume_selected)
+        self.resume_main.clicked.connect(self.resume_selected)
         self.folder_button.clicked.connect(self.open_selected_folder)
         self.runs_table.itemSelectionChanged.connect(self._selection_changed)
         self.monitor.updated.connect(self._on_update)
@@ -109,11 +110,15 @@ class TrainWorkspace(QWidget):
                                      "(Ctrl+Enter)")
         self.stop_button = QPushButton(icon("fa5s.stop"), "  Stop", objectName="danger")
         self.stop_button.setToolTip("Save the latest checkpoint and stop; Resume continues from it")
-        for button in (self.start_button, self.stop_button):
+        # Resume sits by the main button too: a stopped run is continued where a new one would be started.
+        self.resume_main = QPushButton(icon("fa5s.redo"), "  Resume…")
+        self.resume_main.setToolTip("Continue the selected run from its latest checkpoint (iterations may be raised)")
+        for button in (self.start_button, self.stop_button, self.resume_main):
             button.setMinimumHeight(34)
         buttons = QHBoxLayout()
-        buttons.addWidget(self.start_button)
-        buttons.addWidget(self.stop_button)
+        buttons.addWidget(self.start_button, 1)
+        buttons.addWidget(self.stop_button, 1)
+        buttons.addWidget(self.resume_main)
         column = QWidget()
         column.setMinimumWidth(380)
         layout = QVBoxLayout(column)
@@ -300,6 +305,7 @@ class TrainWorkspace(QWidget):
         self._show_run_state(self.monitor.run_dir)
         if self.monitor.live:
             self._clock.start()
+        self._refresh_runs()   # the table's best Dice of this run is the header's
         self._select_row(run_dir)
         self._update_buttons()
 
@@ -402,7 +408,10 @@ class TrainWorkspace(QWidget):
             status = run.status
             if self.monitor.live and run.path == self.monitor.run_dir:
                 status = "stopping" if self.monitor.stop_requested else "running"
-            best = f"{run.best_dice:.3f}" if run.best_dice is not None else "–"
+            best = run.best_dice
+            if run.path == self.monitor.run_dir and self.monitor.progress.best_dice is not None:
+                best = self.monitor.progress.best_dice   # the header's figure, live from the events
+            best = dice_text(best)
             started = time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started)) if run.started else "–"
             for col, text in enumerate((run.name, run.method, status, best, started)):
                 item = QTableWidgetItem(text)
@@ -442,6 +451,8 @@ class TrainWorkspace(QWidget):
             self.log.appendPlainText("\n".join(text))
         self.curves.show_progress(self.monitor.progress)
         self._update_status()
+        if any(e.event == "validation" for e in events):
+            self._refresh_runs()
 
     def _on_ended(self, status: str) -> None:
         self._kill_timer.stop()
@@ -497,15 +508,14 @@ class TrainWorkspace(QWidget):
         else:
             self.memory_label.setText("")
         stage = f" (stage {2 if p.best_stage == 'selftrain' else 1})" if p.best_stage and len(p.totals) > 1 else ""
-        self.best_label.setText(f"best Dice {p.best_dice:.3f}{stage}" if p.best_dice is not None and
-                                p.best_dice >= 0 else "")
+        self.best_label.setText(f"best Dice {dice_text(p.best_dice)}{stage}")
         self.encoder_banner.setVisible(p.untrained_encoder)
         for label in (self.eta_label, self.rate_label, self.memory_label, self.best_label):
             label.setVisible(bool(label.text()))
 
     def _stage_text(self, p: RunProgress) -> str:
         if p.status == "finished":
-            best = f": best validation Dice {p.best_dice:.3f}" if p.best_dice is not None else ""
+            best = f": best validation Dice {dice_text(p.best_dice)}"
             return f"Finished{best}. Run the model on cases in the Review workspace."
         if p.status == "stopped":
             if p.latest_checkpoint:
@@ -541,8 +551,11 @@ class TrainWorkspace(QWidget):
         self.stop_button.setText("  Stopping…" if live and self.monitor.stop_requested else "  Stop")
         self.form.setEnabled(not live)
         run = self._selected_run()
-        self.resume_button.setEnabled(run is not None and not live and project is not None and
-                                      not project.read_only and run.resumable)
+        resumable = run is not None and not live and project is not None and not project.read_only and run.resumable
+        self.resume_button.setEnabled(resumable)
+        self.resume_main.setVisible(resumable)
+        if resumable:
+            self.resume_main.setToolTip(f"Continue {run.name} from its latest checkpoint (iterations may be raised)")
         self.folder_button.setEnabled(run is not None)
 
 

@@ -436,3 +436,31 @@ def test_training_does_not_start_when_the_labels_cannot_be_saved(workspace, monk
     workspace.start()
     assert not workspace.error_label.isHidden() and "No space left on device" in workspace.error_label.text()
     s.close_project(force=True)
+
+
+def test_best_dice_reads_the_same_in_the_header_and_the_runs_table(workspace, session):
+    run = fake_run(session.project.runs_dir, "killed", [
+        Event("validation", stage="pretrain", iteration=2, total=4, dice={"RV": 0.5}, mean_dice=0.5, best_dice=0.5)],
+        {"status": "stopped", "method": "supervised", "created": time.time()})   # ended before writing best_dice
+    workspace.show_run(run)
+    assert workspace.best_label.text().startswith("best Dice 0.500")
+    assert workspace.runs_table.item(0, 3).text() == "0.500"
+
+
+def test_no_validation_yet_is_a_dash_everywhere(workspace, session):
+    run = fake_run(session.project.runs_dir, "early", [
+        Event("done", status="stopped", best_dice=-1.0, message="training stopped; best validation mean Dice -1.0000")],
+        {"status": "stopped", "method": "supervised", "best_dice": -1.0, "created": time.time()})
+    workspace.show_run(run)
+    assert workspace.best_label.text() == "best Dice –" and workspace.runs_table.item(0, 3).text() == "–"
+    assert "-1.0000" not in workspace.log.toPlainText()
+
+
+def test_resume_is_offered_where_the_main_button_is(workspace, session):
+    run = fake_run(session.project.runs_dir, "stopped", [progress("pretrain", 1, 4, sup=1.0, total=1.0)],
+                   {"status": "stopped", "method": "supervised", "created": time.time()})
+    (run / runs.CHECKPOINT_DIR / runs.LATEST).write_bytes(b"x")
+    workspace._refresh_runs()
+    workspace._select_row(run)
+    assert not workspace.resume_main.isHidden() and workspace.resume_main.isEnabled()
+    assert workspace.resume_main.parentWidget() is workspace.start_button.parentWidget()
