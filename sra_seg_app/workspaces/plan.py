@@ -261,7 +261,10 @@ class PlanPanel(QWidget):
                     f"of {progress.target}.")
         else:
             note = f"Target of {progress.target} patient{'s' if progress.target != 1 else ''} reached."
-        self.progress_note.setText(f"{note} {slices.labelled} of {slices.total} real slices are marked done.")
+        if progress.partly:   # started but not labelled whole: they do not count yet (see project/status.py)
+            note += (f" {progress.partly} more patient{'s are' if progress.partly != 1 else ' is'} partly labelled: "
+                     "a patient counts once every slice of it is done.")
+        self.progress_note.setText(f"{note} {slices.labelled} of {slices.total} real slices are labelled and done.")
 
     # --- suggesting ---------------------------------------------------------------------------------------------------
     def arguments(self) -> list[str]:

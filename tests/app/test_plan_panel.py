@@ -52,10 +52,29 @@ def test_progress_shows_labelled_patients_against_the_target(panel):
     assert panel.progress_note.text().startswith("2 more patients to reach the target of 3.")
 
 
-def test_progress_updates_when_a_slice_is_marked_done(panel):
+def label_case(session, case_id):
+    """Paint one pixel and mark every slice of a case done."""
+    import numpy as np
+
+    from sra_seg_core.annotation import SliceEdit
+
+    session.select_case(case_id, 0)
+    session.commit([SliceEdit(0, np.array([0]), np.array([0], np.uint8), np.array([1], np.uint8))], "paint")
+    for z in range(session.image.shape[0]):
+        session.set_status(SliceStatus.DONE, z)
+
+
+def test_one_done_slice_makes_a_patient_partly_labelled_not_labelled(panel):
     session = panel.session
     session.select_case("patient003_frame01", 4)
     session.set_status(SliceStatus.DONE)
+    assert panel.progress_bar.text().startswith("labelled 1 of 3 patients (33 %)")
+    assert "1 more patient is partly labelled" in panel.progress_note.text()
+
+
+def test_progress_updates_when_a_patient_is_labelled_whole(panel):
+    for case_id in ("patient003_frame01", "patient003_frame08"):
+        label_case(panel.session, case_id)
     assert panel.progress_bar.text().startswith("labelled 2 of 3 patients (67 %)")
     assert panel.progress_bar.value() == 2
 
@@ -167,3 +186,19 @@ def test_a_chosen_dinov2_weights_file_is_kept_in_the_project_settings(panel, tmp
     assert panel.session.project.settings["dinov2_weights"] == str(tmp_path / "dinov2_vits14_pretrain.pth")
     panel.set_weights(None)
     assert "dinov2_weights" not in panel.session.project.settings
+
+
+def test_disagreement_offers_only_runs_whose_latest_checkpoint_holds_a_teacher(panel):
+    from sra_seg_core import runs
+
+    project = panel.session.project
+    for name, teacher in (("supervised-1", False), ("sra-seg-1", True)):
+        folder = project.runs_dir / name
+        (folder / runs.CHECKPOINT_DIR).mkdir(parents=True)
+        (folder / runs.CHECKPOINT_DIR / runs.LATEST).write_bytes(b"x")
+        runs.update_meta(folder, status="stopped", latest_stage="selftrain" if teacher else "pretrain",
+                         latest_has_teacher=teacher)
+    choose(panel.strategy, "disagreement")
+    panel.refresh_runs()
+    offered = [panel.run_combo.itemText(i) for i in range(panel.run_combo.count())]
+    assert offered == ["sra-seg-1"]

@@ -82,7 +82,8 @@ def progress(stage: str, iteration: int, of: int, **losses) -> Event:
                  eta_s=10.0, memory_mb=900.0)
 
 
-UNTRAINED = Event("warning", message="DINOv2 encoder vit_small_patch14_dinov2 is UNTRAINED (random weights)")
+UNTRAINED = Event("warning", encoder_pretrained=False,
+                  message="DINOv2 encoder vit_small_patch14_dinov2 is UNTRAINED (random weights)")
 
 
 def dead_pid() -> int:
@@ -248,6 +249,18 @@ def test_untrained_encoder_warning_shows_the_banner_for_that_run(workspace, sess
     assert workspace.encoder_banner.isVisibleTo(workspace)
     workspace.show_run(plain)
     assert not workspace.encoder_banner.isVisibleTo(workspace)
+
+
+def test_an_untrained_encoder_is_known_from_the_typed_field_or_run_json_not_the_text(workspace, session):
+    runs_dir = session.project.runs_dir
+    worded = fake_run(runs_dir, "worded", [Event("warning", message="encoder is UNTRAINED"),
+                                           progress("pretrain", 1, 2, sup=1.0, total=1.0)], {"status": "finished"})
+    old = fake_run(runs_dir, "old", [progress("pretrain", 1, 2, sup=1.0, total=1.0)],
+                   {"status": "finished", "encoder": {"name": "small", "pretrained": False}})
+    workspace.show_run(worded)
+    assert not workspace.encoder_banner.isVisibleTo(workspace)
+    workspace.show_run(old)
+    assert workspace.encoder_banner.isVisibleTo(workspace)
 
 
 def test_history_of_a_finished_run_fills_curves_progress_and_runs_list(workspace, session):
