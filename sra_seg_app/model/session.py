@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QThread, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from sra_seg_core.annotation import SliceEdit
 from sra_seg_core.errors import error_line
@@ -31,6 +31,7 @@ from sra_seg_core.image import Image
 from sra_seg_core.project import Project, SliceStatus
 from sra_seg_core.settings import add_recent_project
 from sra_seg_app.model.undo import EditCommand, EditHistory
+from sra_seg_app.model.worker import run_blocking
 
 AUTOSAVE_MS = 1500
 
@@ -68,22 +69,6 @@ class WindowLevel:
         if hi <= lo:
             lo, hi = float(flat.min()), float(flat.max()) + 1e-6
         return cls(float(lo), float(hi))
-
-
-class _ImageReader(QThread):
-    """Reads one case's image off the GUI thread; ``image`` or ``error`` once finished."""
-
-    def __init__(self, project: Project, case_id: str):
-        super().__init__()
-        self.project, self.case_id = project, case_id
-        self.image: Image | None = None
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            self.image = self.project.read_image(self.case_id)
-        except BaseException as exc:  # raised again on the GUI thread, as if read there
-            self.error = exc
 
 
 class Session(QObject):
@@ -209,23 +194,14 @@ class Session(QObject):
 
     def _read_image(self, case_id: str) -> Image:
         """The case's image, read in a worker thread while the event loop runs without user input (see the module)."""
-        if QCoreApplication.instance() is None:
-            return self.project.read_image(case_id)
-        reader = _ImageReader(self.project, case_id)
-        loop = QEventLoop()
-        reader.finished.connect(loop.quit)  # queued to this thread: delivered inside exec() even if already done
+        project = self.project
         self.busy = True
         self.busyChanged.emit(True)
         try:
-            reader.start()
-            loop.exec(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+            return run_blocking(lambda: project.read_image(case_id))
         finally:
-            reader.wait()
             self.busy = False
             self.busyChanged.emit(False)
-        if reader.error is not None:
-            raise reader.error
-        return reader.image
 
     def set_slice(self, z: int, *, force: bool = False) -> None:
         if self.image is None:

@@ -64,3 +64,18 @@ def test_an_engine_run_keeps_the_done_events_result(qapp, qtbot):
         run.start("devices", "--events", "-")
     assert run.state == JobState.FINISHED and states == ["running", "finished"]
     assert run.result["default"] in ("cpu", "cuda") and "cpu_threads" in run.result
+
+
+def test_a_worker_hands_its_result_or_its_error_to_the_gui_thread(qapp, qtbot):
+    from sra_seg_app.model.worker import Worker, run_blocking
+
+    ok = Worker(lambda w: (w.report(1), 42)[1])
+    seen = []
+    ok.progress.connect(seen.append)
+    with qtbot.waitSignal(ok.done, timeout=10_000) as done:
+        ok.start()
+    ok.wait()
+    assert done.args == [42] and seen == [1]
+    assert run_blocking(lambda: "read") == "read"
+    with pytest.raises(ZeroDivisionError):
+        run_blocking(lambda: 1 / 0)
