@@ -68,6 +68,30 @@ ProgressCallback = Callable[[int, int, str], None]
 
 
 @dataclass
+class ExportOptions:
+    """What an export writes: one object for ``sra-seg project export``, the Export workspace and
+    :func:`export_project` (``export_project(project, out, **vars(options))``)."""
+
+    source: str = "approved"          # one of SOURCES
+    nifti: bool = True
+    png_masks: bool = False
+    png_overlays: bool = False
+    metrics_csv: bool = True
+    overlay_opacity: float = 0.45     # overlay fill, 0..1
+
+    def cli_args(self) -> list[str]:
+        """The ``sra-seg project export`` flags that ask for exactly these options."""
+        args = ["--source", self.source, "--opacity", f"{self.overlay_opacity:.2f}"]
+        args += [flag for on, flag in ((self.png_masks, "--png"), (self.png_overlays, "--overlays")) if on]
+        return args + [flag for on, flag in ((self.nifti, "--no-nifti"), (self.metrics_csv, "--no-metrics")) if not on]
+
+    @classmethod
+    def from_cli(cls, args) -> ExportOptions:
+        return cls(source=args.source, nifti=not args.no_nifti, png_masks=args.png, png_overlays=args.overlays,
+                   metrics_csv=not args.no_metrics, overlay_opacity=args.opacity)
+
+
+@dataclass
 class ExportReport:
     """What an export did.
 

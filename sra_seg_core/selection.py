@@ -357,6 +357,42 @@ class _RealSlices:
         return set(self.labelled)
 
 
+@dataclass
+class SuggestOptions:
+    """What to suggest and how: one object for ``sra-seg project suggest``, the Which-10 % panel and
+    :func:`suggest` (``suggest(project, **vars(options))``)."""
+
+    strategy: str = "random"                 # one of STRATEGIES
+    fraction: float = 0.1
+    unit: str = "patients"                   # one of UNITS
+    seed: int = 0
+    run_dir: str | None = None               # disagreement: the run (None: the project's newest with a teacher)
+    features: str = "auto"                   # diverse: one of FEATURES
+    weights_file: str | None = None
+    allow_untrained: bool = False
+    encoder_depth: int | None = None
+    download: bool = True
+    device: str = "auto"
+
+    def cli_args(self) -> list[str]:
+        """The ``sra-seg project suggest`` flags that ask for exactly these options."""
+        args = ["--strategy", self.strategy, "--fraction", f"{self.fraction:g}", "--unit", self.unit,
+                "--seed", str(self.seed), "--features", self.features, "--device", self.device]
+        for flag, value in (("--run", self.run_dir), ("--dinov2-weights", self.weights_file),
+                            ("--encoder-depth", self.encoder_depth)):
+            if value is not None:
+                args += [flag, str(value)]
+        return args + (["--allow-untrained-encoder"] if self.allow_untrained else []) + \
+            ([] if self.download else ["--no-download"])
+
+    @classmethod
+    def from_cli(cls, args) -> SuggestOptions:
+        return cls(strategy=args.strategy, fraction=args.fraction, unit=args.unit, seed=args.seed,
+                   run_dir=None if args.run is None else str(args.run), features=args.features,
+                   weights_file=args.dinov2_weights, allow_untrained=args.allow_untrained_encoder,
+                   encoder_depth=args.encoder_depth, download=not args.no_download, device=args.device)
+
+
 def suggest(project, strategy: str, *, fraction: float = 0.1, unit: str = "patients", seed: int = 0,
             run_dir=None, features: str = "auto", weights_file=None, allow_untrained: bool = False,
             encoder_depth: int | None = None, download: bool = True, device: str = "auto",

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from sra_seg_core.errors import SraSegError
 from sra_seg_core.events import Event
-from sra_seg_core.export import display_window, hex_rgb, overlay_rgb
+from sra_seg_core.export import ExportOptions, display_window, hex_rgb, overlay_rgb
 from sra_seg_core.project import SliceStatus
 from sra_seg_core.project.status import has_label_data, is_labelled
 from sra_seg_app.model.jobs import EngineRun
@@ -377,6 +377,12 @@ class ExportWorkspace(QWidget):
                 **{key: button.isChecked() for key, button in self.format_buttons.items()},
                 "opacity": self.opacity.value() / 100}
 
+    def export_options(self) -> ExportOptions:
+        """The chosen options as the engine's typed options (what the CLI and export_project take)."""
+        options = self.options()
+        return ExportOptions(source=options["source"], overlay_opacity=options["opacity"],
+                             **{key: options[key] for key in FORMATS})
+
     def _options_changed(self) -> None:
         source = self.selected_source()
         self.source_hint.setText(SOURCES[source][1])
@@ -530,11 +536,8 @@ class ExportWorkspace(QWidget):
             self._error(f"Unsaved edits could not be saved, so nothing was exported: {exc}")
             return False
         self._remember()
-        options = self.options()
-        args = ["project", "export", str(project.path), str(out), "--source", options["source"],
-                "--cases-file", "-", "--opacity", f"{options['opacity']:.2f}", "--events", "-"]
-        args += [flag for key, flag in (("png_masks", "--png"), ("png_overlays", "--overlays")) if options[key]]
-        args += [flag for key, flag in (("nifti", "--no-nifti"), ("metrics_csv", "--no-metrics")) if not options[key]]
+        args = ["project", "export", str(project.path), str(out), "--cases-file", "-", "--events", "-",
+                *self.export_options().cli_args()]
         self.error_label.setVisible(False)
         self.result = None
         self.progress.setRange(0, 0)  # busy until the first progress event says how many cases

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 
 from sra_seg_core.errors import SraSegError
 from sra_seg_core import runs
-from sra_seg_core.selection import SETTINGS_WEIGHTS_KEY, labelling_progress
+from sra_seg_core.selection import SETTINGS_WEIGHTS_KEY, SuggestOptions, labelling_progress
 from sra_seg_app.model.jobs import EngineRun
 from sra_seg_app.theme import MUTED, icon
 
@@ -267,16 +267,16 @@ class PlanPanel(QWidget):
         self.progress_note.setText(f"{note} {slices.labelled} of {slices.total} real slices are labelled and done.")
 
     # --- suggesting ---------------------------------------------------------------------------------------------------
+    def options(self) -> SuggestOptions:
+        """The current choices as the engine's typed options."""
+        strategy = self.strategy.currentData()
+        return SuggestOptions(strategy=strategy, fraction=self.fraction, unit=self.unit.currentData(),
+                              features=self.features.currentData() if strategy == "diverse" else "auto",
+                              run_dir=self.run_combo.currentData() if strategy == "disagreement" else None)
+
     def arguments(self) -> list[str]:
         """The ``sra-seg`` arguments for the current choices."""
-        strategy = self.strategy.currentData()
-        args = ["project", "suggest", str(self.session.project.path), "--strategy", strategy,
-                "--fraction", f"{self.fraction:g}", "--unit", self.unit.currentData(), "--events", "-"]
-        if strategy == "diverse":
-            args += ["--features", self.features.currentData()]
-        if strategy == "disagreement":
-            args += ["--run", self.run_combo.currentData()]
-        return args
+        return ["project", "suggest", str(self.session.project.path), *self.options().cli_args(), "--events", "-"]
 
     def suggest(self) -> None:
         if self.session.project is None or self.run.running:

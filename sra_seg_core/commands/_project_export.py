@@ -73,7 +73,7 @@ def _stop_on_signals(stop: list[bool]):
 
 def run(args: argparse.Namespace) -> int:
     from sra_seg_core.events import Event, JsonLinesSink, fan_out
-    from sra_seg_core.export import export_project
+    from sra_seg_core.export import ExportOptions, export_project
     from sra_seg_core.project import Project
 
     ids = _case_ids(args)
@@ -93,11 +93,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         with Project.open(args.dir, read_only=True) as project, _stop_on_signals(stop):
             emit(Event("stage", stage="export", message=f"exporting from {project.name} to {args.out}"))
-            report = export_project(
-                project, args.out, cases=ids, source=args.source, nifti=not args.no_nifti, png_masks=args.png,
-                png_overlays=args.overlays, metrics_csv=not args.no_metrics, overlay_opacity=args.opacity,
-                on_progress=progress, cancel=lambda: stop[0],
-            )
+            report = export_project(project, args.out, cases=ids, on_progress=progress, cancel=lambda: stop[0],
+                                    **vars(ExportOptions.from_cli(args)))
         for case_id, reason in report.failed:
             emit(Event("warning", stage="export", case=case_id, message=f"{case_id}: {reason}"))
             print(f"failed  {case_id}: {reason}", file=human)

@@ -44,7 +44,7 @@ def register(actions) -> None:
 def run(args: argparse.Namespace) -> int:
     from sra_seg_core.events import Event, JsonLinesSink
     from sra_seg_core.project import Project
-    from sra_seg_core.selection import suggest
+    from sra_seg_core.selection import SuggestOptions, suggest
 
     sink = JsonLinesSink(args.events) if args.events else None
 
@@ -54,10 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
     project = Project.open(args.dir, read_only=True)
     try:
-        result = suggest(project, args.strategy, fraction=args.fraction, unit=args.unit, seed=args.seed,
-                         run_dir=args.run, features=args.features, weights_file=args.dinov2_weights,
-                         allow_untrained=args.allow_untrained_encoder, encoder_depth=args.encoder_depth,
-                         download=not args.no_download, device=args.device, on_progress=progress)
+        result = suggest(project, on_progress=progress, **vars(SuggestOptions.from_cli(args)))
         if sink is not None:
             for warning in result.warnings:
                 sink(Event("warning", stage="suggest", message=warning))

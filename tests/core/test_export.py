@@ -286,3 +286,17 @@ def test_cli_user_errors_are_one_line(project, tmp_path, capsys):
     assert main(["project", "export", str(project.path), str(tmp_path / "out"), "--cases", "nope"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "no case 'nope'" in err and err.count("\n") == 1
+
+
+def test_export_options_round_trip_through_the_command_line():
+    import argparse
+
+    from sra_seg_core.commands import _project_export
+    from sra_seg_core.export import ExportOptions
+
+    parser = argparse.ArgumentParser()
+    _project_export.register(parser.add_subparsers())
+    options = ExportOptions(source="both", nifti=False, png_masks=True, png_overlays=True, metrics_csv=False,
+                            overlay_opacity=0.3)
+    args = parser.parse_args(["export", "P", "OUT", *options.cli_args()])
+    assert ExportOptions.from_cli(args) == options

@@ -298,3 +298,18 @@ def test_suggest_command_turns_user_errors_into_one_line(project, capsys):
     assert main(["project", "suggest", str(project.path), "--strategy", "disagreement", "--fraction", "1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "no training run" in err and err.count("\n") == 1
+
+
+def test_suggest_options_round_trip_through_the_command_line():
+    import argparse
+
+    from sra_seg_core.commands import _project_suggest
+    from sra_seg_core.selection import SuggestOptions
+
+    parser = argparse.ArgumentParser()
+    _project_suggest.register(parser.add_subparsers())
+    options = SuggestOptions(strategy="disagreement", fraction=0.25, unit="slices", seed=3, run_dir="runs/a",
+                             features="intensity", weights_file="w.pth", allow_untrained=True, encoder_depth=2,
+                             download=False, device="cpu")
+    args = parser.parse_args(["suggest", "P", *options.cli_args()])
+    assert SuggestOptions.from_cli(args) == options
