@@ -39,6 +39,24 @@ FLIPS = ((), (-1,), (-2,))            # test-time augmentation: identity, left-r
 
 # --- uncertainty --------------------------------------------------------------------------------------------------
 @dataclass
+class PredictOptions:
+    """How a model runs on project cases: one object for ``sra-seg project predict`` and the Review workspace."""
+
+    checkpoint: str                 # a run's best.pt (or any SRA-Seg checkpoint)
+    tta: bool = False               # average the identity and two flips; uncertainty from their spread
+    device: str = "auto"
+    batch_size: int = 16            # slices per forward pass
+
+    def cli_args(self) -> list[str]:
+        return ["--checkpoint", str(self.checkpoint), "--device", self.device, "--batch-size", str(self.batch_size),
+                *(["--tta"] if self.tta else [])]
+
+    @classmethod
+    def from_cli(cls, args) -> PredictOptions:
+        return cls(checkpoint=str(args.checkpoint), tta=args.tta, device=args.device, batch_size=args.batch_size)
+
+
+@dataclass
 class Uncertainty:
     """A case's uncertainty (see the module docstring).
 

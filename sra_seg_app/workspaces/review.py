@@ -27,7 +27,7 @@ from sra_seg_core.annotation import make_edit
 from sra_seg_core.project import SliceStatus
 from sra_seg_core.project.status import is_labelled
 from sra_seg_core import runs
-from sra_seg_core.review import import_prediction, review_reports
+from sra_seg_core.review import PredictOptions, import_prediction, review_reports
 from sra_seg_app.widgets.canvas import SliceCanvas, label_lut, outline
 from sra_seg_app.model.jobs import EngineRun
 from sra_seg_app.widgets.slice_strip import SliceStrip
@@ -805,8 +805,9 @@ class ReviewWorkspace(QWidget):
         self._run_project, self._run_total = s.project, len(cases)
         self._run_imported, self._run_problems, self._cancelled = [], [], False
         which = ["--role", scope] if scope in ("real", "synthetic") else ["--cases", *cases]
-        args = ["project", "predict", str(s.project.path), "--checkpoint", str(checkpoint), "--output",
-                str(self._output), "--events", "-", *which, *(["--tta"] if self.tta.isChecked() else [])]
+        options = PredictOptions(checkpoint=str(checkpoint), tta=self.tta.isChecked())
+        args = ["project", "predict", str(s.project.path), "--output", str(self._output), "--events", "-", *which,
+                *options.cli_args()]
         self.run_error.setVisible(False)
         self.progress.setRange(0, 0)    # busy until the model is loaded
         self.progress.setFormat("loading the model…")

@@ -62,13 +62,14 @@ def run(args: argparse.Namespace) -> int:
     from sra_seg_core.inference import load_checkpoint
     from sra_seg_core.io import read_image, write_image
     from sra_seg_core.project import Project
-    from sra_seg_core.review import case_report, predict_case, prediction_files
+    from sra_seg_core.review import PredictOptions, case_report, predict_case, prediction_files
 
-    if args.batch_size < 1:
-        raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
+    options = PredictOptions.from_cli(args)
+    if options.batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {options.batch_size}")
     project = Project.open(args.dir, read_only=True)
     cases = chosen_cases(project, args.cases, args.role)
-    loaded = load_checkpoint(args.checkpoint, args.device)
+    loaded = load_checkpoint(Path(options.checkpoint), options.device)
     if loaded.num_classes != project.num_classes:
         raise ConfigError(
             f"the model segments {loaded.num_classes - 1} class(es) but the project has {project.num_classes - 1} "
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
                 if image.shape != case.shape:
                     raise ProjectError(f"has shape {image.shape} but had {case.shape} when imported; it was changed",
                                        project.image_path(case_id))
-                prediction = predict_case(loaded, image, tta=args.tta, batch_size=args.batch_size)
+                prediction = predict_case(loaded, image, tta=options.tta, batch_size=options.batch_size)
                 report = case_report(case_id, prediction, reference=project.read_reference(case_id),
                                      class_names=class_names, checkpoint=str(args.checkpoint))
             except SraSegError as exc:

@@ -296,3 +296,16 @@ def test_predict_case_labels_match_sra_seg_predict(project_path, checkpoint, tta
     ours, theirs = predict_case(loaded, image, tta=tta).labels, predict_image(loaded, image, tta=tta)
     # flipping before or after the resize to the input size differs only by float rounding
     assert np.mean(ours == theirs) >= (1.0 if not tta else 0.999)
+
+
+def test_predict_options_round_trip_through_the_command_line():
+    import argparse
+
+    from sra_seg_core.commands import _project_predict
+    from sra_seg_core.review import PredictOptions
+
+    parser = argparse.ArgumentParser()
+    _project_predict.register(parser.add_subparsers())
+    options = PredictOptions(checkpoint="runs/a/checkpoints/best.pt", tta=True, device="cpu", batch_size=4)
+    args = parser.parse_args(["predict", "P", "--output", "OUT", *options.cli_args()])
+    assert PredictOptions.from_cli(args) == options
