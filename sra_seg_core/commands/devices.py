@@ -10,7 +10,8 @@ import json
 def register(sub) -> None:
     p = sub.add_parser("devices", help="list the devices PyTorch can train on (CUDA GPUs, CPU)")
     p.add_argument("--json", action="store_true", help="one JSON object instead of text")
-    p.add_argument("--events", metavar="FILE", help="write a done event carrying the result as a JSON line (- = stdout)")
+    p.add_argument("--events", metavar="FILE",
+                   help="write a done event carrying the result as a JSON line ('-' = stdout)")
     p.set_defaults(func=run)
 
 

@@ -39,3 +39,16 @@ def test_format_event_is_one_readable_line():
     line = format_event(Event("validation", stage="pretrain", iteration=200, total=1000, dice={"RV": 0.8},
                               mean_dice=0.8, best_dice=0.85))
     assert "\n" not in line and "0.8000" in line and "RV=0.800" in line
+
+
+def test_events_written_before_the_typed_fields_still_read_with_them():
+    old_checkpoint = Event.from_json('{"event":"checkpoint","stage":"pretrain","iteration":2,"time":1.0,'
+                                     '"path":"c/latest.pt","message":"latest"}')
+    old_stage = Event.from_json('{"event":"stage","time":1.0,"message":"loading data","extra":{"device":"cpu"}}')
+    assert old_checkpoint.kind == "latest" and old_stage.device == "cpu"
+
+
+def test_a_training_end_without_validation_reads_as_a_dash_not_minus_one():
+    line = format_event(Event("done", status="stopped", best_dice=-1.0,
+                              message="training stopped; best validation mean Dice -1.0000"))
+    assert "-1.0000" not in line and "–" in line
