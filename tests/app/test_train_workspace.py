@@ -477,3 +477,26 @@ def test_resume_is_offered_where_the_main_button_is(workspace, session):
     workspace._select_row(run)
     assert not workspace.resume_main.isHidden() and workspace.resume_main.isEnabled()
     assert workspace.resume_main.parentWidget() is workspace.start_button.parentWidget()
+
+
+def test_after_resume_the_curves_and_the_log_follow_the_run(workspace, session):
+    run = fake_run(session.project.runs_dir, "resumed", [
+        progress("pretrain", 2, 2, sup=1.0, total=1.0), progress("selftrain", 2, 2, sup=0.9, total=0.9),
+        Event("checkpoint", stage="selftrain", iteration=2, kind="latest", path="x"),
+        Event("done", status="finished", best_dice=0.5)],
+        {"status": "finished", "method": "sra-seg", "created": time.time()})
+    process = stand_in()   # the resumed trainer
+    try:
+        workspace.show_run(run, process=process, config=quick_config(2, 4))
+        points = workspace.curves.point_count()
+        with open(run / runs.EVENTS_FILE, "a") as fh:
+            fh.writelines(progress("selftrain", it, 4, sup=0.8, total=0.8).to_json() + "\n" for it in (3, 4))
+        with open(run / runs.LOG_FILE, "a") as fh:
+            fh.write("a line the resumed run wrote\n")
+        workspace.monitor.poll()
+        assert workspace.monitor.live and workspace.curves.point_count() == points + 2
+        assert "a line the resumed run wrote" in workspace.log.toPlainText()
+        assert workspace.curves.loss_plot.getViewBox().autoRangeEnabled()[0]
+    finally:
+        process.kill()
+        process.wait()
