@@ -118,6 +118,10 @@ def test_resume_may_extend_the_schedule(phantoms, tmp_path):
     Trainer(longer, tmp_path / "run", emit=events.append).run(resume=True)
     progress = [e.iteration for e in events if e.event == "progress"]
     assert progress[0] == 5 and progress[-1] == 6   # supervised: one stage of 2 + 4 iterations, 4 done before
+    from sra_seg_core import runs
+
+    assert runs.read_config(tmp_path / "run").train.selftrain_iters == 4   # the trainer keeps its own config
+    assert runs.read_meta(tmp_path / "run").latest_has_teacher is False    # supervised: no teacher to offer
 
 
 def _first_selftrain_losses(events):
