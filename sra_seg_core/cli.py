@@ -13,12 +13,20 @@ import pkgutil
 import sys
 
 from sra_seg_core import __version__, commands
-from sra_seg_core.errors import SraSegError
+from sra_seg_core.errors import SraSegError, one_line
 
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one ``error:`` line like every other error (not the usage text, then a line),
+    exit code 2 as argparse's own. Sub-command parsers inherit the class."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {one_line(message)} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="sra-seg",
         description="SRA-Seg: semi-supervised medical image segmentation with synthetic images.",
     )
@@ -31,12 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def error_line(exc: BaseException) -> str:
-    """One line that names the file and the problem."""
+    """One line that names the file and the problem (control characters in either escaped, see ``one_line``)."""
     if isinstance(exc, SraSegError):
-        return str(exc)
+        return one_line(str(exc))
     if isinstance(exc, OSError) and exc.filename is not None:
-        return f"{exc.filename}: {exc.strerror or exc}"
-    return str(exc) or type(exc).__name__
+        return one_line(f"{exc.filename}: {exc.strerror or exc}")
+    return one_line(str(exc) or type(exc).__name__)
 
 
 def main(argv: list[str] | None = None) -> int:

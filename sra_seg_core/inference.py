@@ -39,7 +39,9 @@ def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` -> the first CUDA device if there is one, else the CPU; ``cuda`` without a GPU is a clear error."""
     if name in ("auto", "", None):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    from sra_seg_core.config import DEVICE_FORMS, DEVICE_PATTERN, check_value
+
+    device = torch.device(check_value("--device", name, pattern=DEVICE_PATTERN, means=DEVICE_FORMS))
     if device.type == "cuda":
         if not torch.cuda.is_available():
             from sra_seg_core.errors import ConfigError

@@ -68,9 +68,11 @@ def resolve_config(args: argparse.Namespace):
         if changed or args.set or args.no_sa or args.hard_blend:
             raise ConfigError("--resume continues a run with its saved config; only --pretrain-iters, "
                               "--selftrain-iters, --device and --events may change")
+    flags = {"train.method": "--method", "data.root": "--data", "data.synthetic": "--synthetic",
+             "alignment.weights_file": "--dinov2-weights"}
     for key, value in options.items():
-        if value is not None:
-            config.set(key, value, source="option")
+        if value is not None:  # a bad value is refused naming the option as typed, e.g. "--batch-size: train.…"
+            config.set(key, value, source=flags.get(key, "--" + key.partition(".")[2].replace("_", "-")))
     if args.no_sa:
         config.alignment.enabled = False
     if args.hard_blend:
