@@ -64,3 +64,7 @@ def one_line(text: str) -> str:
 
     return "".join(_escaped(ch) if unicodedata.category(ch) in ("Cc", "Zl", "Zp") or ch in _BIDI_CONTROLS else ch
                    for ch in str(text))
+
+
+class RunLockedError(SraSegError):
+    """Another process is writing the same run folder (training it or resuming it)."""

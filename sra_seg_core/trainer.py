@@ -44,7 +44,7 @@ from sra_seg_core import __version__
 from sra_seg_core.atomic import atomic_write, atomic_write_json
 from sra_seg_core.blend import bidirectional_mix, blend_alpha, mix, one_hot
 from sra_seg_core.config import RunConfig, save_config_file
-from sra_seg_core.errors import ConfigError
+from sra_seg_core.errors import ConfigError, TrainingError
 from sra_seg_core.events import Event, EventSink, JsonLinesSink, fan_out
 from sra_seg_core.inference import predict_volume, read_checkpoint, resolve_device
 from sra_seg_core.losses import bcp_mix_loss, consistency_loss, sigmoid_rampup, soft_seg_loss
@@ -336,7 +336,10 @@ class Trainer:
 
     # --- the run -----------------------------------------------------------------------------------------------------
     def run(self, *, resume: bool = False) -> RunResult:
+        from sra_seg_core.run_lock import RunLock
+
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        lock = RunLock(self.run_dir)  # before any write: a second trainer must not touch a running run's files
         self.ckpt_dir.mkdir(exist_ok=True)
         self.events_sink = JsonLinesSink(self.run_dir / "events.jsonl")
         self._emit = fan_out(self.events_sink, self._external_emit)
@@ -352,6 +355,7 @@ class Trainer:
             raise
         finally:
             self.events_sink.close()
+            lock.release()
 
     def _run(self, resume: bool) -> RunResult:
         c = self.config
@@ -661,6 +665,8 @@ class Trainer:
                 sums[name] += value.detach().float()
             window_iters += 1
             done = i + 1
+            if any(done % every == 0 for every in (c.log_every, c.validate_every, c.checkpoint_every)) or done == total:
+                self._check_finite(stage, done, sums)  # before anything is logged, kept as best or saved
             if done % c.log_every == 0 or done == total:
                 self._emit_progress(stage, done, total, sums, window_iters, time.time() - window_start)
                 sums.clear()
@@ -670,6 +676,16 @@ class Trainer:
             if done % c.checkpoint_every == 0 or done == total:
                 self._save_latest(stage, done)
             i = done
+
+    def _check_finite(self, stage: str, done: int, sums: dict[str, torch.Tensor]) -> None:
+        """A NaN or infinite loss since the last log poisons every weight: stop with an error. Checked only where
+        the loop reports or saves, as one device sync, not every iteration."""
+        if bool(torch.isfinite(sums["total"])):
+            return
+        bad = ", ".join(name for name, value in sums.items() if not bool(torch.isfinite(value)))
+        raise TrainingError(f"training diverged in {stage} by iteration {done}: the loss ({bad}) became NaN or "
+                            f"infinite; lower optim.lr (now {self.config.optim.lr:g}) or check the data for extreme "
+                            "values. Nothing from the diverged iterations was saved", self.run_dir)
 
     def _halve_batch(self, stage: str, exc: BaseException) -> None:
         """Out of memory: free what the failed step held and continue at half the batch, or explain what to do."""
