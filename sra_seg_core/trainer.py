@@ -43,6 +43,7 @@ import torch
 from sra_seg_core import __version__
 from sra_seg_core.atomic import atomic_write, atomic_write_json
 from sra_seg_core.blend import bidirectional_mix, blend_alpha, mix, one_hot
+from sra_seg_core.checkpoints import check_model_checkpoint, check_resumable
 from sra_seg_core.config import RunConfig, save_config_file
 from sra_seg_core.errors import ConfigError, TrainingError
 from sra_seg_core.events import Event, EventSink, JsonLinesSink, fan_out
@@ -799,11 +800,9 @@ class Trainer:
             if required:
                 raise ConfigError(f"cannot resume: {path} does not exist (was the run started?)")
             return None
-        return read_checkpoint(path, map_location=self.device)
+        return check_model_checkpoint(read_checkpoint(path, map_location=self.device), path)
 
     def _load_latest(self) -> dict:
-        state = self._load_checkpoint(self.ckpt_dir / "latest.pt")
-        if state.get("format") != "sra-seg-checkpoint" or "stage" not in state:
-            raise ConfigError(f"{self.ckpt_dir / 'latest.pt'} is not a resumable SRA-Seg checkpoint")
+        state = check_resumable(self._load_checkpoint(self.ckpt_dir / "latest.pt"), self.ckpt_dir / "latest.pt")
         torch.set_rng_state(state["torch_rng"].cpu())
         return state
