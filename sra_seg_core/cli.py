@@ -14,6 +14,7 @@ import sys
 
 from sra_seg_core import __version__, commands
 from sra_seg_core.errors import SraSegError, one_line
+from sra_seg_core.third_party_output import folded_third_party_output
 
 
 
@@ -50,14 +51,17 @@ def error_line(exc: BaseException) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except (SraSegError, OSError) as exc:
-        print(f"error: {error_line(exc)}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    with folded_third_party_output() as native:
+        try:
+            return int(args.func(args) or 0)
+        except (SraSegError, OSError) as exc:
+            line = error_line(exc)
+            said = native.last_line()  # e.g. libpng's own reason, printed by the C library
+            print(f"error: {line}" + (f" ({said})" if said and said not in line else ""), file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":
