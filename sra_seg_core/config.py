@@ -27,7 +27,7 @@ GREY_RULES = ("luminance", "green", "mean", "first")
 LAYOUTS = ("auto", "acdc", "fives", "folder", "synthetic", "project")
 SEED_MAX = 2**32 - 1        # numpy's seed range; torch's is wider
 ITERS_MAX = 10**9
-DEVICE_PATTERN = r"auto|cpu|cuda(:\d+)?"
+DEVICE_PATTERN = r"auto|cpu|cuda(:[0-9]{1,3})?"   # [0-9], not \d: that matches any script's digits
 DEVICE_FORMS = "auto, cpu, cuda or cuda:K (K a GPU number)"
 
 
