@@ -36,7 +36,7 @@ def _field(state: dict, key: str, kinds, path, where: str = ""):
     value, kinds = state[key], kinds if isinstance(kinds, tuple) else (kinds,)
     if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):  # True is an int to Python
         expected = " or ".join(k.__name__ for k in kinds)
-        raise _fail(path, f"its '{name}' field is a {type(value).__name__}, not a {expected}")
+        raise _fail(path, f"its '{name}' field is a {type(value).__name__}, not of type {expected}")
     return value
 
 
