@@ -34,7 +34,6 @@ def output_path(source: Path, out_dir: Path, suffix: str | None) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from sra_seg_core.config import check_value
-    from sra_seg_core.inference import load_checkpoint, predict_image
     from sra_seg_core.io import list_images, read_image, write_image
     from sra_seg_core.outputs import check_new_file, check_not_input, check_outside_projects
 
@@ -54,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
     for target in targets:
         check_not_input(target, [*sources, args.checkpoint], option="--output")
         check_new_file(target, option="--output", overwrite=args.overwrite)
+    from sra_seg_core.inference import load_checkpoint, predict_image  # torch: only once the outputs are known safe
+
     loaded = load_checkpoint(args.checkpoint, args.device)
     for source, target in zip(sources, targets):
         image = read_image(source, frame=args.frame, grey=loaded.grey)
