@@ -15,8 +15,8 @@ def register(subparsers) -> None:
         description=(
             "Convert IN to OUT, keeping the voxel geometry (spacing, origin, direction) and, with --label, the "
             "integer class values. The format comes from each name's suffix; a folder is a DICOM series (as OUT: a "
-            "name with no suffix or a trailing '/'). An existing OUT is replaced only with --overwrite, and only when the "
-            "conversion succeeds; IN never."
+            "name with no suffix or a trailing '/'). An existing OUT is replaced only with --overwrite, and only when "
+            "the conversion succeeds; IN never."
         ),
     )
     parser.add_argument("input", metavar="IN", help="image file or DICOM series folder")
