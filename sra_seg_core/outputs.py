@@ -78,10 +78,20 @@ def check_outside_projects(target: str | os.PathLike, *, option: str, runs_allow
     project = project_containing(target)
     if project is None:
         return
-    if runs_allowed and _resolved(target).parent == project / "runs":
+    if runs_allowed and (project / "runs") in _resolved(target).parents:
         return
     raise ConfigError(f"{option} {target} is inside the project {project}: a project's files are only written by the "
                       "project itself (import into it with `sra-seg project import`); choose a folder outside it")
+
+
+def check_events_file(target: str | os.PathLike | None, inputs: Iterable[str | os.PathLike] = (), *,
+                      option: str = "--events") -> None:
+    """Rules 1 and 2 for an ``--events FILE`` (appended to, so an existing file is fine): not an input, and inside a
+    project only in its ``runs/``. ``-`` (stdout) and None need no check."""
+    if target is None or str(target) == "-":
+        return
+    check_not_input(target, inputs, option=option)
+    check_outside_projects(target, option=option, runs_allowed=True)
 
 
 def check_not_a_run(run_dir: str | os.PathLike, *, option: str = "--out") -> None:

@@ -78,8 +78,9 @@ def run(args: argparse.Namespace) -> int:
     from sra_seg_core.export import export_project
     from sra_seg_core.project import Project
 
-    from sra_seg_core.outputs import check_empty_folder, check_not_input, check_outside_projects
+    from sra_seg_core.outputs import check_empty_folder, check_events_file, check_not_input, check_outside_projects
 
+    check_events_file(args.events, [args.dir, *([args.cases_file] if args.cases_file else [])])
     check_not_input(args.out, [args.dir], option="OUT")
     check_outside_projects(args.out, option="OUT")
     check_empty_folder(args.out, option="OUT", overwrite=args.overwrite, own_marker="export.json")

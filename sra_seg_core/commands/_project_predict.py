@@ -66,9 +66,10 @@ def run(args: argparse.Namespace) -> int:
     from sra_seg_core.review import case_report, predict_case, prediction_files
 
     from sra_seg_core.config import check_value
-    from sra_seg_core.outputs import check_new_file, check_not_input, check_outside_projects
+    from sra_seg_core.outputs import check_events_file, check_new_file, check_not_input, check_outside_projects
 
     check_value("--batch-size", args.batch_size, ge=1, le=65536)
+    check_events_file(args.events, [args.dir, args.checkpoint])
     check_not_input(args.output, [args.dir, args.checkpoint], option="--output")
     check_outside_projects(args.output, option="--output")  # the app imports the results through the project
     project = Project.open(args.dir, read_only=True)

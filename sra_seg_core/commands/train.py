@@ -94,13 +94,12 @@ def resolve_config(args: argparse.Namespace):
 def _check_outputs(args: argparse.Namespace, config, run_dir: Path) -> None:
     """A new run goes to a folder that is no run yet, outside the data and outside projects (but a project's own
     ``runs/``); see :mod:`sra_seg_core.outputs`. A resumed run's single writer is ensured by the trainer's lock."""
-    from sra_seg_core.outputs import check_not_a_run, check_not_input, check_outside, check_outside_projects, \
-        project_containing
+    from sra_seg_core.outputs import check_events_file, check_not_a_run, check_not_input, check_outside, \
+        check_outside_projects, project_containing
 
     d = config.data
     inputs = [p for p in (d.root, d.synthetic, args.config, config.alignment.weights_file) if p]
-    if args.events and args.events != "-":
-        check_not_input(args.events, inputs + [run_dir / "config.yaml", run_dir / "run.json"], option="--events")
+    check_events_file(args.events, inputs + [run_dir / "config.yaml", run_dir / "run.json"])
     if args.resume:
         return
     check_not_input(run_dir, inputs, option="--out")

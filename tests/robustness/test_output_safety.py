@@ -237,3 +237,13 @@ def test_phantoms_into_a_project_is_refused(capsys, project_path):
 
 def test_demo_into_a_project_is_refused(capsys, project_path):
     refused(capsys, ["demo", "--out", project_path / "demo"], "inside the project")
+
+
+# --- event files -----------------------------------------------------------------------------------------------------
+def test_an_events_file_is_never_a_projects_manifest(capsys, project_path, tmp_path):
+    before = snapshot(project_path)
+    refused(capsys, ["project", "export", project_path, tmp_path / "out", "--events", project_path / "project.json"],
+            "a file of the input folder")
+    refused(capsys, ["project", "predict", project_path, "--checkpoint", tmp_path / "m.pt", "--output",
+                     tmp_path / "out", "--events", project_path / "labels" / "events.jsonl"], "inside the project")
+    assert snapshot(project_path) == before
