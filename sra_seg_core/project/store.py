@@ -138,7 +138,7 @@ class Project:
         manifest_path = path / MANIFEST_NAME
         if not path.is_dir():
             raise ProjectError("no such project folder", path)
-        if not manifest_path.is_file():
+        if not os.path.lexists(manifest_path):  # anything else under that name is refused when it is read
             raise ProjectError(
                 f"not an SRA-Seg project (no {MANIFEST_NAME}); create one with `sra-seg project create`", path
             )
