@@ -58,6 +58,8 @@ _FOLDERS = ("images", "labels", "reference", "predictions", "runs")
 _ACDC_PATIENT = re.compile(r"^(patient\d+)(?:_|$)")
 # left by a write that crashed before its rename (see sra_seg_core.atomic)
 _ATOMIC_TEMP = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp")
+# header + data file formats, copied into the project as the one-file variant of the same format
+_DETACHED_COPIES = {".mhd": ".mha", ".nhdr": ".nrrd"}
 
 
 def _now() -> str:
@@ -245,7 +247,8 @@ class Project:
         """Add one image (and optionally its label) as a new case; the project is unchanged if anything fails.
 
         The image and label are read in full first, so a bad file raises InputError before anything is written.
-        copy=True copies the file into ``images/`` (a DICOM series folder is stored as NIfTI); otherwise the case
+        copy=True copies the file into ``images/`` (a DICOM series folder is stored as NIfTI, a ``.mhd`` / ``.nhdr``
+        header and its data file as one ``.mha`` / ``.nrrd``); otherwise the case
         references the file where it lies. An approved label marks every slice done; a reference label is kept
         for metrics only. The label must be on the image's grid with values 0..len(classes).
         """
@@ -346,6 +349,11 @@ class Project:
             image_ref, stored_frame = str(source), frame
             if copy and source.is_dir():  # a DICOM series: one NIfTI file instead of hundreds of slices
                 stored, stored_frame = self.path / "images" / f"{case_id}.nii.gz", None
+                io.write_image(image, stored)
+            elif copy and split_suffix(source)[1].lower() in _DETACHED_COPIES:
+                # the header names a data file: store one file that holds both, in the same format family
+                stored = self.path / "images" / f"{case_id}{_DETACHED_COPIES[split_suffix(source)[1].lower()]}"
+                stored_frame = None
                 io.write_image(image, stored)
             elif copy:  # the file as it was, byte for byte; a copied 4-D file is still read with its frame
                 stored = self.path / "images" / f"{case_id}{split_suffix(source)[1].lower()}"
