@@ -36,7 +36,7 @@ _CHANNEL = re.compile(r"(.+)_(\d{4})")
 
 def _entries(root: Path) -> list[Path]:
     """Supported image files and DICOM series folders under ``root``, each file or folder once, in a stable natural
-    order (of two paths to one file, the first in that order is kept)."""
+    order."""
     found = []
     folders, seen = [root], {_identity(root)}
     while folders:
@@ -52,12 +52,13 @@ def _entries(root: Path) -> list[Path]:
             else:
                 folders.append(sub)
     found.sort(key=lambda p: [natural_key(part) for part in p.relative_to(root).parts])
-    unique, files = [], set()
-    for path in found:
-        if path.is_dir() or _identity(path) not in files:
-            files.add(_identity(path))
-            unique.append(path)
-    return unique
+    kept: dict[tuple[int, int], Path] = {}
+    for path in found:  # of several paths to one file keep the file itself (its label sits beside it), not a link
+        other = kept.setdefault(_identity(path), path)
+        if other.is_symlink() and not path.is_symlink():
+            kept[_identity(path)] = path
+    chosen = set(kept.values())
+    return [path for path in found if path in chosen]
 
 
 def _identity(path: Path) -> tuple[int, int]:
