@@ -18,6 +18,7 @@ Pillow is torchvision's own dependency, declared in pyproject.toml because it is
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,15 @@ class PictureFacts:
         return self.orientation in _TRANSPOSED
 
 
+@contextmanager
+def _quiet():
+    """Silence Pillow's warnings (damaged EXIF, DecompressionBomb): a file's problems are errors or nothing, never
+    extra lines on the terminal; the pixel limit is read_image's to enforce."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
 def picture_facts(path: Path, fmt: str) -> PictureFacts:
     """Orientation and palette of a picture from its header; InputError for a TIFF whose pages cannot be stacked.
 
@@ -53,8 +63,7 @@ def picture_facts(path: Path, fmt: str) -> PictureFacts:
     """
     problem = None
     try:
-        with warnings.catch_warnings(), PIL_Image.open(path) as picture:
-            warnings.simplefilter("ignore")  # DecompressionBombWarning: the pixel limit is read_image's to enforce
+        with _quiet(), PIL_Image.open(path) as picture:
             if fmt == "TIFF":
                 problem = _tiff_problem(picture)
                 picture.seek(0)
@@ -91,8 +100,7 @@ def check_complete(path: Path, fmt: str) -> None:
     if fmt != "JPEG":
         return
     try:
-        with warnings.catch_warnings(), PIL_Image.open(path) as picture:
-            warnings.simplefilter("ignore")
+        with _quiet(), PIL_Image.open(path) as picture:
             picture.load()
     except Exception as exc:  # noqa: BLE001 — whatever Pillow raises, the file does not decode in full
         raise InputError(f"is truncated or damaged ({short_reason(exc)}); copy or export it again", path) from None
