@@ -101,6 +101,8 @@ def run_info(args: argparse.Namespace) -> int:
     from sra_seg_core.project import Project
 
     project = Project.open(args.dir, read_only=True)
+    for problem in project.problems:
+        print(f"warning: {project.path / 'project.json'}: {problem}", file=sys.stderr)
     counts = project.counts()
     print(f"project   {project.name}  ({project.path})")
     print("classes   " + ", ".join(f"{c.value} {c.name} {c.color}" for c in project.classes))

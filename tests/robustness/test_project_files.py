@@ -233,6 +233,18 @@ def test_a_project_setting_of_the_wrong_type_is_reset_with_a_warning(project_pat
         assert "setting 'dinov2_weights' should be a text, not int 3" in project.problems[0]
 
 
+def test_project_info_warns_about_a_reset_setting_in_one_line(project_path, capsys):
+    from sra_seg_core.cli import main
+
+    path = project_path / "project.json"
+    manifest = json.loads(path.read_text())
+    manifest["settings"] = {"review": "oops"}
+    path.write_text(json.dumps(manifest))
+    assert main(["project", "info", str(project_path)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"warning: {path}: setting 'review' should be a JSON object")
+
+
 @pytest.mark.parametrize(
     "stored, default, expected",
     [(3, 1, 3), ("3", 1, 1), (True, 1, 1), (1, True, True), (2, 0.5, 2.0), (None, "x", "x"), ([1], {}, {})],
