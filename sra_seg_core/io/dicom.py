@@ -38,6 +38,7 @@ from sra_seg_core.io.formats import DICOM_SERIES, suffix_of
 from sra_seg_core.io.info import ImageInfo, Loader, cannot_read, short_reason
 from sra_seg_core.io.itk import from_sitk, read_header, to_sitk
 from sra_seg_core.lazy import lazy_module
+from sra_seg_core.regular_files import check_regular
 
 sitk = lazy_module("SimpleITK")  # imported on first use (start-up time)
 
@@ -50,6 +51,7 @@ SPACING_TOLERANCE = 0.01  # a relative step difference above this is uneven (sca
 
 def open_dicom_series(folder: Path, series: str | None = None) -> tuple[ImageInfo, Loader]:
     """Header facts of one DICOM series in ``folder`` and a function that loads it as ``(array, affine, meta)``."""
+    _check_special_files(folder)
     try:
         uids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
         files = {uid: sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid) for uid in uids}
@@ -85,6 +87,14 @@ def open_dicom_series(folder: Path, series: str | None = None) -> tuple[ImageInf
         return array, affine, {"dicom_series": uid}
 
     return info, load
+
+
+def _check_special_files(folder: Path) -> None:
+    """Refuse a FIFO, socket or device among the files: GDCM opens every file in the folder, and one of these stops
+    its listing part-way (or blocks it)."""
+    for entry in folder.iterdir():
+        if not entry.is_dir():
+            check_regular(entry, follow_links=True)
 
 
 def _check_all_read(folder: Path, files: dict[str, tuple[str, ...]]) -> None:

@@ -83,6 +83,14 @@ def test_a_series_with_a_damaged_slice_is_refused_not_read_without_it(tmp_path, 
         read_image(folder)
 
 
+def test_a_fifo_in_a_series_folder_is_refused_without_hanging(tmp_path):
+    folder = tmp_path / "series"
+    dicom_series(folder, seed=1, slices=3)
+    os.mkfifo(folder / "zz.dcm")
+    with pytest.raises(InputError, match=r"zz\.dcm: is a FIFO"):
+        read_image(folder)
+
+
 def test_convert_refuses_a_series_with_a_gap_in_one_line(capsys, tmp_path):
     folder = ct_series(tmp_path / "ct", [0.0, 5.0, 15.0])
     err = one_error_line(capsys, "convert", folder, tmp_path / "out.nii.gz")
