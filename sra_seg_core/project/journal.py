@@ -86,14 +86,17 @@ def encode_stroke(stroke: Stroke) -> bytes:
     return _RECORD_MAGIC + head + struct.pack("<I", zlib.crc32(head + payload)) + payload
 
 
-def _decode_record(data: bytes, pos: int) -> tuple[Stroke, int] | None:
-    """The intact record starting at ``data[pos]`` and where it ends, or None."""
+def _decode_record(data: memoryview, pos: int) -> tuple[Stroke, int] | None:
+    """The intact record starting at ``data[pos]`` and where it ends, or None (views, not copies: while skipping
+    damage this runs at every candidate position)."""
     if pos + _RECORD.size > len(data):
         return None
     magic, z, n, size, crc = _RECORD.unpack_from(data, pos)
     body = pos + _RECORD.size
+    if magic != _RECORD_MAGIC or body + size > len(data):
+        return None
     payload = data[body : body + size]
-    if magic != _RECORD_MAGIC or len(payload) != size or zlib.crc32(data[pos + 4 : pos + 16] + payload) != crc:
+    if zlib.crc32(payload, zlib.crc32(data[pos + 4 : pos + 16])) != crc:
         return None
     try:
         raw = zlib.decompress(payload)
@@ -111,8 +114,9 @@ def _decode_records(data: bytes, start: int) -> tuple[list[Stroke], int, int]:
     end were skipped. Damaged bytes are passed over up to the next record magic whose record checks out (a crc32
     match by chance is a 1 in 4 billion event)."""
     strokes, pos, end, skipped = [], start, start, 0
+    view = memoryview(data)
     while pos < len(data):
-        record = _decode_record(data, pos)
+        record = _decode_record(view, pos)
         if record is None:
             found = data.find(_RECORD_MAGIC, pos + 1)
             if found < 0:
