@@ -9,6 +9,8 @@ import os
 import numpy as np
 import pytest
 from bad_corpus import SHAPE, good_image, good_label
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sra_seg_core.errors import JournalWriteError, ProjectError
 from sra_seg_core.project import Project
@@ -352,3 +354,25 @@ def test_a_link_loop_in_an_imported_folder_gives_each_image_once(project_path, t
     with Project.open(project_path) as project:
         report = project.import_folder(data)
     assert sorted(c.id for c in report.imported) == ["a", "b"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(count=st.integers(2, 6), torn=st.data(), cut=st.floats(0.05, 0.95))
+def test_a_torn_record_anywhere_hides_no_other_record(tmp_path_factory, count, torn, cut):
+    """Property: whichever record is torn, and wherever, every other record is recovered, in order."""
+    from sra_seg_core.project.journal import NO_BASE, Journal, Stroke, encode_stroke, read_journal
+
+    rng = np.random.default_rng(count)
+    strokes = [Stroke(int(rng.integers(0, 4)), np.sort(rng.choice(1000, 50, replace=False)),
+                      np.zeros(50, np.uint8), np.full(50, k % 250 + 1, np.uint8)) for k in range(count)]
+    victim = torn.draw(st.integers(0, count - 1))
+    path = tmp_path_factory.mktemp("journal") / "c.journal"
+    Journal(path).append(strokes[0], base=lambda: NO_BASE)
+    data = path.read_bytes()
+    data = data[: len(data) - len(encode_stroke(strokes[0]))]  # the header alone
+    for k, stroke in enumerate(strokes):
+        record = encode_stroke(stroke)
+        data += record[: max(1, int(len(record) * cut))] if k == victim else record
+    path.write_bytes(data)
+    back = read_journal(path).strokes
+    assert [s.new[0] for s in back] == [s.new[0] for k, s in enumerate(strokes) if k != victim]
