@@ -21,6 +21,7 @@ from sra_seg_core.io.info import ImageInfo, Loader, check_finite, check_geometry
 from sra_seg_core.io.itk import open_itk, to_sitk, write_itk
 from sra_seg_core.io.nifti import open_nifti, write_nifti
 from sra_seg_core.io.raster import raster_pixels
+from sra_seg_core.regular_files import check_regular
 
 MAX_PIXELS = 100_000_000
 # volume formats store every numeric type numpy and the formats share
@@ -36,6 +37,7 @@ def _open(path: str | os.PathLike, series: str | None, indexed: bool = False) ->
         raise InputError("is not a folder, so there is no DICOM series to choose (series= / --series)", path)
     if fmt == DICOM_SERIES:
         return path, *open_dicom_series(path, series)
+    check_regular(path, follow_links=True)  # a FIFO or device would block the reader, or never end
     if path.stat().st_size == 0:
         raise InputError(f"is empty (0 bytes), not a {fmt} image", path)
     return path, *(open_nifti(path) if fmt == "NIfTI" else open_itk(path, fmt, indexed=indexed))

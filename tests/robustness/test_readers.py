@@ -186,6 +186,13 @@ def test_a_palette_png_image_still_becomes_grey_from_its_colours(tmp_path):
     assert image.array[0, 0, 0] == 0 and len(np.unique(image.array)) == 4
 
 
+@pytest.mark.parametrize("name", ["scan.nii.gz", "photo.png", "volume.nrrd"])
+def test_a_fifo_given_as_an_image_is_refused_without_hanging(tmp_path, name):
+    os.mkfifo(tmp_path / name)
+    with pytest.raises(InputError, match=rf"{name}: is a FIFO \(named pipe\), where a regular file was expected"):
+        read_image(tmp_path / name)
+
+
 # --- headers that name a data file ---------------------------------------------------------------------------------------
 @pytest.fixture
 def header_pair(tmp_path):
