@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-from pathlib import Path
 
 from sra_seg_core.errors import InputError, SraSegError
 
