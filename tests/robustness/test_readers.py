@@ -97,7 +97,7 @@ def test_convert_refuses_a_series_with_a_gap_in_one_line(capsys, tmp_path):
     assert "missing" in err and not (tmp_path / "out.nii.gz").exists()
 
 
-# --- pictures -----------------------------------------------------------------------------------------------------------
+# --- pictures ---------------------------------------------------------------------------------------------------------
 def test_a_multi_page_tiff_is_read_as_a_stack(tmp_path):
     pages = [PILImage.fromarray(np.full((6, 5), 1000 * k, np.uint16)) for k in range(3)]
     pages[0].save(tmp_path / "stack.tif", save_all=True, append_images=pages[1:])
@@ -193,7 +193,7 @@ def test_a_fifo_given_as_an_image_is_refused_without_hanging(tmp_path, name):
         read_image(tmp_path / name)
 
 
-# --- headers that name a data file ---------------------------------------------------------------------------------------
+# --- headers that name a data file ------------------------------------------------------------------------------------
 @pytest.fixture
 def header_pair(tmp_path):
     """A MetaImage header ``scan.mhd`` with its data file ``scan.raw`` in tmp/in; returns the header."""
@@ -277,7 +277,7 @@ def test_a_link_loop_in_a_training_folder_gives_each_image_once(tmp_path):
     assert len(used) == len(set(used))
 
 
-# --- silent wrong results -------------------------------------------------------------------------------------------------
+# --- silent wrong results ---------------------------------------------------------------------------------------------
 def test_training_on_labels_that_are_all_background_is_refused_before_it_starts(capsys, tmp_path):
     root = tmp_path / "data"
     for k in range(6):
