@@ -35,6 +35,10 @@ class ProjectLockedError(ProjectError):
     """Another process holds the project's write lock."""
 
 
+class JournalWriteError(ProjectError):
+    """A stroke could not be written to its case's journal (full disk, no permission): it is not saved yet."""
+
+
 class EncoderWeightsError(SraSegError):
     """The DINOv2 encoder has no weights and the user did not allow an untrained one."""
 

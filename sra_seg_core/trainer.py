@@ -94,7 +94,7 @@ def prepare_data(config: RunConfig, device: torch.device) -> TrainData:
                                      seed=d.labeled_seed)
     opts = dict(size=d.image_size, num_classes=dataset.num_classes, grey=dataset.grey,
                 binarize=dataset.binarize_labels)
-    lab = ds.load_slices(labeled, labels=True, **opts)
+    lab = ds.load_slices(labeled, labels=True, require_foreground=True, **opts)
     unlabeled_cases: list = []
     if config.train.method != "supervised":
         if d.unlabeled == "real":

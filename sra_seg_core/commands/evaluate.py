@@ -119,11 +119,14 @@ def _score_files(pred: Path, gt: Path, labels: list[int] | None, *, binarize: bo
     from sra_seg_core.metrics import ClassMetrics, case_metrics, match_pairs
 
     pairs = match_pairs(pred, gt, on_unmatched=_warn_unmatched)
+    given = labels is not None
     per_case: list[tuple[str, dict[int, ClassMetrics]]] = []
     gt_labels: set[int] = set()
+    predicted: set[int] = set()
     for case, pred_file, gt_file in pairs:
         truth = read_label(gt_file, binarize=binarize)
         guess = read_label(pred_file, reference=truth, binarize=binarize)
+        predicted |= _labels_in(guess.array)
         if labels is None:
             in_truth = _labels_in(truth.array)
             gt_labels |= in_truth
@@ -140,6 +143,11 @@ def _score_files(pred: Path, gt: Path, labels: list[int] | None, *, binarize: bo
             raise InputError("the ground truth has no labelled voxels; pass --labels to score the predictions anyway",
                              gt)
         labels = sorted(gt_labels)
+    stray = sorted(predicted - set(labels))
+    if stray:  # a prediction numbered differently from its reference would otherwise just score low
+        where = "are not among --labels" if given else "no ground truth has"
+        print(f"warning: the predictions hold label value(s) {', '.join(map(str, stray))}, which {where}; they "
+              "were not scored — check that predictions and ground truth use the same class numbers", file=sys.stderr)
     rows = [(case, scores[label] if label in scores else ClassMetrics.absent(label))
             for case, scores in per_case for label in labels]
     return labels, rows

@@ -102,6 +102,8 @@ def run_info(args: argparse.Namespace) -> int:
     from sra_seg_core.project import Project
 
     project = Project.open(args.dir, read_only=True)
+    for problem in project.problems:
+        print(f"warning: {project.path / 'project.json'}: {problem}", file=sys.stderr)
     counts = project.counts()
 
     def show(text: str) -> None:  # a manifest from elsewhere may hold terminal escape codes: shown, never obeyed
