@@ -14,10 +14,20 @@ import sys
 
 from sra_seg_core import __version__, commands
 from sra_seg_core.errors import SraSegError, error_line  # noqa: F401  (error_line: re-exported for older callers)
+from sra_seg_core.third_party_output import folded_third_party_output
+
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one ``error:`` line like every other error (not the usage text, then a line),
+    exit code 2 as argparse's own. Sub-command parsers inherit the class."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {one_line(message)} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="sra-seg",
         description="SRA-Seg: semi-supervised medical image segmentation with synthetic images.",
     )
@@ -32,14 +42,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except (SraSegError, OSError) as exc:
-        print(f"error: {error_line(exc)}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    with folded_third_party_output() as native:
+        try:
+            return int(args.func(args) or 0)
+        except (SraSegError, OSError) as exc:
+            line = error_line(exc)
+            said = native.last_line()  # e.g. libpng's own reason, printed by the C library
+            print(f"error: {line}" + (f" ({said})" if said and said not in line else ""), file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":

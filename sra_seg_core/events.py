@@ -88,6 +88,7 @@ class JsonLinesSink:
     """Writes each event as a line to a file (appending) or a stream, flushed at once so readers see it live."""
 
     def __init__(self, target: str | Path | IO[str]):
+        self._reader_gone = False
         if target == "-":
             self._stream, self._owned = sys.stdout, False
         elif isinstance(target, (str, Path)):
@@ -99,12 +100,37 @@ class JsonLinesSink:
             self._stream, self._owned = target, False
 
     def __call__(self, event: Event) -> None:
-        self._stream.write(event.to_json() + "\n")
-        self._stream.flush()
+        if self._reader_gone:
+            return
+        try:
+            self._stream.write(event.to_json() + "\n")
+            self._stream.flush()
+        except BrokenPipeError:
+            if self._owned:  # a FIFO given by name: its reader is part of the user's set-up, so say so
+                raise
+            # The reader of a stream (``--events -`` piped into another program) went away: the events still go to
+            # the run's own events.jsonl, so the work goes on. Later writes are dropped, and stdout is pointed at
+            # /dev/null so that the interpreter's final flush at exit does not fail on the pipe either.
+            self._reader_gone = True
+            _silence(self._stream)
+
+    @property
+    def reader_gone(self) -> bool:
+        """The stream's reader closed its end; nothing is written any more."""
+        return self._reader_gone
 
     def close(self) -> None:
         if self._owned:
             self._stream.close()
+
+
+def _silence(stream) -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # not a real file (a test's StringIO): nothing to flush at exit
+        pass
 
 
 def _ends_mid_line(path: Path) -> bool:

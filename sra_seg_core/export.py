@@ -234,6 +234,7 @@ def export_project(
         cases = list(dict.fromkeys(cases))
         for case_id in cases:
             project.case(case_id)  # an unknown id is a user error, raised before anything is written
+    _refuse_name_collisions(project, cases, kinds)
     out_dir = Path(out_dir).expanduser().absolute()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -258,6 +259,27 @@ def export_project(
     if on_progress is not None and not report.cancelled:
         on_progress(len(cases), len(cases), "")
     return report
+
+
+def export_name(case_id: str, kind: str) -> str:
+    """The file stem of a case's exported map: the case id for approved labels, ``<case>_pred`` for predictions."""
+    return case_id if kind == "approved" else f"{case_id}{PREDICTION_SUFFIX}"
+
+
+def _refuse_name_collisions(project: Project, cases: list[str], kinds: tuple[str, ...]) -> None:
+    """Case ``a``'s prediction and case ``a_pred``'s approved label would both be ``a_pred``: one patient's map would
+    replace another's. Refused before anything is written; names equal but for case count too (macOS, Windows)."""
+    seen: dict[str, tuple[str, str]] = {}
+    for case_id in cases:
+        for kind in kinds:
+            if not _has(project, case_id, kind):
+                continue
+            name = export_name(case_id, kind)
+            other = seen.setdefault(name.casefold(), (case_id, kind))
+            if other != (case_id, kind):
+                raise ConfigError(f"the {_NAMES[other[1]]} of case {other[0]!r} and the {_NAMES[kind]} of case "
+                                  f"{case_id!r} would both be exported as {name}; export them into separate "
+                                  "folders (--cases, --source)")
 
 
 def _has(project: Project, case_id: str, kind: str) -> bool:
@@ -314,7 +336,7 @@ class _Job:
         return self.project.read_prediction(case_id).array
 
     def _write(self, case_id: str, kind: str, image: Image, labels: np.ndarray) -> None:
-        name = case_id if kind == "approved" else f"{case_id}{PREDICTION_SUFFIX}"
+        name = export_name(case_id, kind)
         labels = labels.astype(np.uint8, copy=False)
         if self.nifti:
             self.check_cancel()

@@ -39,7 +39,9 @@ def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` -> the first CUDA device if there is one, else the CPU; ``cuda`` without a GPU is a clear error."""
     if name in ("auto", "", None):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    from sra_seg_core.config import DEVICE_FORMS, DEVICE_PATTERN, check_value
+
+    device = torch.device(check_value("--device", name, pattern=DEVICE_PATTERN, means=DEVICE_FORMS))
     if device.type == "cuda":
         if not torch.cuda.is_available():
             from sra_seg_core.errors import ConfigError
@@ -82,9 +84,9 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "auto") -> Lo
     """Load ``best.pt`` / ``latest.pt`` (or any checkpoint the trainer wrote) for inference."""
     path = Path(path)
     device = resolve_device(device) if isinstance(device, str) else device
-    state = read_checkpoint(path)
-    if "model" not in state or "model_config" not in state:
-        raise InputError("not an SRA-Seg checkpoint (no model weights / model config inside)", path)
+    from sra_seg_core.checkpoints import check_model_checkpoint
+
+    state = check_model_checkpoint(read_checkpoint(path), path)  # every field, before the network is allocated
     mc = state["model_config"]
     model = UNet(mc["in_channels"], state["num_classes"], tuple(mc["channels"]), tuple(mc["dropout"]))
     try:

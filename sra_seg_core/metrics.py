@@ -279,12 +279,13 @@ def _folders_within(folder: Path) -> list[Path]:
     return [folder, *sorted(p for p in below if not any(part.startswith(".") for part in p.relative_to(folder).parts))]
 
 
-def _label_files(folder: Path) -> dict[str, Path]:
+def _label_files(folder: Path, *, one_per_case: bool = False) -> dict[str, Path]:
     """Label files under ``folder`` (recursively) by case name.
 
     Label files are those ``sra_seg_core.io`` reads, as for :func:`~sra_seg_core.io.list_images`. When one case has
     several, a name with a label suffix wins (ACDC keeps ``patient001_frame01.nii.gz``, the image, beside
-    ``patient001_frame01_gt.nii.gz``); any remaining tie is an error.
+    ``patient001_frame01_gt.nii.gz``); any remaining tie is an error. ``one_per_case`` (predictions, which have no
+    images beside them): every tie is an error, so one of two predictions of a case is never picked silently.
     """
     from sra_seg_core.io import list_images
 
@@ -294,7 +295,7 @@ def _label_files(folder: Path) -> dict[str, Path]:
             by_case.setdefault(case_name(path), []).append(path)
     chosen = {}
     for case, paths in by_case.items():
-        suffixed = [p for p in paths if case_name(p) != split_suffix(p)[0]] or paths
+        suffixed = paths if one_per_case else [p for p in paths if case_name(p) != split_suffix(p)[0]] or paths
         if len(suffixed) > 1:
             raise InputError(
                 f"case {case!r} has several label files: {', '.join(str(p.relative_to(folder)) for p in suffixed)}; "
@@ -325,7 +326,7 @@ def match_pairs(
         return [(case_name(gt_path), pred_path, gt_path)]
     if pred_path.is_file() != gt_path.is_file():
         raise InputError(f"cannot pair a file with a folder ({gt_path}); give two files or two folders", pred_path)
-    preds, gts = _label_files(pred_path), _label_files(gt_path)
+    preds, gts = _label_files(pred_path, one_per_case=True), _label_files(gt_path)
     cases = sorted(preds.keys() & gts.keys())
     if not cases:
         raise InputError(

@@ -20,7 +20,6 @@ This module imports torch only inside :func:`predict_case`, so the app can read 
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -30,6 +29,7 @@ import numpy as np
 
 from sra_seg_core import io
 from sra_seg_core.errors import InputError
+from sra_seg_core.regular_files import load_json
 
 ENTROPY = "entropy"
 TTA_VARIANCE = "tta-variance"
@@ -222,11 +222,13 @@ def import_prediction(project, case_id: str, folder: str | Path) -> dict:
     """
     label_path, report_path = prediction_files(folder, case_id)
     try:
-        report = json.loads(report_path.read_text(encoding="utf-8"))
+        report = load_json(report_path, follow_links=True)
     except FileNotFoundError:
         raise InputError(f"no prediction report for case {case_id!r}", report_path) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"the prediction report cannot be read ({exc})", report_path) from None
+    except InputError as exc:
+        raise InputError(f"the prediction report cannot be read: it {exc.reason}", report_path) from None
+    if not isinstance(report, dict):
+        raise InputError("the prediction report is not a JSON object", report_path)
     label = io.read_label(label_path, num_classes=project.num_classes)
     case = project.case(case_id)
     if label.shape != case.shape:

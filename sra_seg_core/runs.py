@@ -17,13 +17,13 @@ error was logged. No torch here: listing runs must be instant.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from sra_seg_core.atomic import atomic_write_json
 from sra_seg_core.errors import ConfigError, SraSegError
+from sra_seg_core.regular_files import load_json
 
 CONFIG_FILE = "config.yaml"
 META_FILE = "run.json"
@@ -97,9 +97,9 @@ class RunMeta:
 
 def read_meta(run_dir: str | Path) -> RunMeta:
     """The run's metadata; an empty RunMeta when run.json is missing or unreadable (a run that never started)."""
-    try:
-        data = json.loads((Path(run_dir) / META_FILE).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+    try:  # bounded, never through a link: a run folder may come from an archive
+        data = load_json(Path(run_dir) / META_FILE, follow_links=False)
+    except (OSError, SraSegError):
         return RunMeta()
     return RunMeta.from_dict(data) if isinstance(data, dict) else RunMeta()
 

@@ -2,18 +2,20 @@
 
 ``SRA_SEG_CONFIG_DIR`` and ``SRA_SEG_DATA_DIR`` override the folders (tests point them at a temporary folder; a
 portable install can point them beside itself). Settings live in ``<config>/settings.json``, the recent list in
-``<data>/recent.json``; both are written atomically and a damaged file reads as empty rather than blocking start-up.
+``<data>/recent.json``; both are written atomically and a damaged file reads as empty rather than blocking start-up:
+not JSON, too large, nested too deeply, a FIFO in its place, or a value of the wrong type (see :func:`setting`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import platformdirs
 
 from sra_seg_core.atomic import atomic_write_json
+from sra_seg_core.errors import SraSegError
+from sra_seg_core.regular_files import load_json
 
 APP_NAME = "sra-seg-studio"
 MAX_RECENT = 10
@@ -29,10 +31,13 @@ def user_data_dir() -> Path:
     return Path(os.environ.get("SRA_SEG_DATA_DIR") or platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
+MAX_SETTINGS_BYTES = 1 << 20
+
+
 def _read_json(path: Path, kind: type):
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    try:  # a user may keep settings as a link into a dotfiles folder, so links are followed here
+        value = load_json(path, follow_links=True, max_bytes=MAX_SETTINGS_BYTES, max_depth=8)
+    except (OSError, SraSegError):
         return kind()
     return value if isinstance(value, kind) else kind()
 
@@ -40,6 +45,17 @@ def _read_json(path: Path, kind: type):
 def load_settings() -> dict:
     """The saved settings, or {} when there are none (or the file is damaged)."""
     return _read_json(user_config_dir() / "settings.json", dict)
+
+
+def setting(settings: dict, key: str, default):
+    """``settings[key]`` if it has the type of ``default`` (an int is not taken for a bool, nor a bool for a number),
+    else ``default``: a hand-edited or damaged value falls back instead of raising TypeError later."""
+    value = settings.get(key, default)
+    if isinstance(default, bool) or isinstance(value, bool):
+        return value if type(value) is type(default) else default
+    if isinstance(default, float) and isinstance(value, int):
+        return float(value)
+    return value if isinstance(value, type(default)) else default
 
 
 def save_settings(settings: dict) -> None:

@@ -42,8 +42,9 @@ import torch
 from sra_seg_core import __version__, runs
 from sra_seg_core.atomic import atomic_write
 from sra_seg_core.blend import bidirectional_mix, blend_alpha, mix, one_hot
+from sra_seg_core.checkpoints import check_model_checkpoint, check_resumable
 from sra_seg_core.config import RunConfig, save_config_file
-from sra_seg_core.errors import ConfigError
+from sra_seg_core.errors import ConfigError, TrainingError
 from sra_seg_core.events import Event, EventSink, JsonLinesSink, fan_out
 from sra_seg_core.inference import predict_volume, read_checkpoint, resolve_device
 from sra_seg_core.losses import bcp_mix_loss, consistency_loss, sigmoid_rampup, soft_seg_loss
@@ -92,7 +93,7 @@ def prepare_data(config: RunConfig, device: torch.device) -> TrainData:
                                      seed=d.labeled_seed)
     opts = dict(size=d.image_size, num_classes=dataset.num_classes, grey=dataset.grey,
                 binarize=dataset.binarize_labels)
-    lab = ds.load_slices(labeled, labels=True, **opts)
+    lab = ds.load_slices(labeled, labels=True, require_foreground=True, **opts)
     unlabeled_cases: list = []
     if config.train.method != "supervised":
         if d.unlabeled == "real":
@@ -333,7 +334,10 @@ class Trainer:
 
     # --- the run -----------------------------------------------------------------------------------------------------
     def run(self, *, resume: bool = False) -> RunResult:
+        from sra_seg_core.run_lock import RunLock
+
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        lock = RunLock(self.run_dir)  # before any write: a second trainer must not touch a running run's files
         self.ckpt_dir.mkdir(exist_ok=True)
         self.events_sink = JsonLinesSink(self.run_dir / runs.EVENTS_FILE)
         self._emit = fan_out(self.events_sink, self._external_emit)
@@ -349,6 +353,7 @@ class Trainer:
             raise
         finally:
             self.events_sink.close()
+            lock.release()
 
     def _run(self, resume: bool) -> RunResult:
         c = self.config
@@ -660,6 +665,8 @@ class Trainer:
                 sums[name] += value.detach().float()
             window_iters += 1
             done = i + 1
+            if any(done % every == 0 for every in (c.log_every, c.validate_every, c.checkpoint_every)) or done == total:
+                self._check_finite(stage, done, sums)  # before anything is logged, kept as best or saved
             if done % c.log_every == 0 or done == total:
                 self._emit_progress(stage, done, total, sums, window_iters, time.time() - window_start)
                 sums.clear()
@@ -669,6 +676,16 @@ class Trainer:
             if done % c.checkpoint_every == 0 or done == total:
                 self._save_latest(stage, done)
             i = done
+
+    def _check_finite(self, stage: str, done: int, sums: dict[str, torch.Tensor]) -> None:
+        """A NaN or infinite loss since the last log poisons every weight: stop with an error. Checked only where
+        the loop reports or saves, as one device sync, not every iteration."""
+        if bool(torch.isfinite(sums["total"])):
+            return
+        bad = ", ".join(name for name, value in sums.items() if not bool(torch.isfinite(value)))
+        raise TrainingError(f"training diverged in {stage} by iteration {done}: the loss ({bad}) became NaN or "
+                            f"infinite; lower optim.lr (now {self.config.optim.lr:g}) or check the data for extreme "
+                            "values. Nothing from the diverged iterations was saved", self.run_dir)
 
     def _halve_batch(self, stage: str, exc: BaseException) -> None:
         """Out of memory: free what the failed step held and continue at half the batch, or explain what to do."""
@@ -783,11 +800,9 @@ class Trainer:
             if required:
                 raise ConfigError(f"cannot resume: {path} does not exist (was the run started?)")
             return None
-        return read_checkpoint(path, map_location=self.device)
+        return check_model_checkpoint(read_checkpoint(path, map_location=self.device), path)
 
     def _load_latest(self) -> dict:
-        state = self._load_checkpoint(self.ckpt_dir / runs.LATEST)
-        if state.get("format") != "sra-seg-checkpoint" or "stage" not in state:
-            raise ConfigError(f"{self.ckpt_dir / runs.LATEST} is not a resumable SRA-Seg checkpoint")
+        state = check_resumable(self._load_checkpoint(self.ckpt_dir / runs.LATEST), self.ckpt_dir / runs.LATEST)
         torch.set_rng_state(state["torch_rng"].cpu())
         return state

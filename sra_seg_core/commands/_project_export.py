@@ -37,6 +37,8 @@ def register(actions) -> None:
     p.add_argument("--no-nifti", action="store_true", help="skip the NIfTI label maps")
     p.add_argument("--no-metrics", action="store_true", help="skip metrics.csv")
     p.add_argument("--events", metavar="FILE", help="also write JSON-line progress events here ('-' = stdout)")
+    p.add_argument("--overwrite", action="store_true", help="export into a folder that already holds other files "
+                   "(files of the same name are replaced); a previous export's folder needs no --overwrite")
     p.set_defaults(func=run)
 
 
@@ -76,6 +78,12 @@ def run(args: argparse.Namespace) -> int:
     from sra_seg_core.export import ExportOptions, export_project
     from sra_seg_core.project import Project
 
+    from sra_seg_core.outputs import check_empty_folder, check_events_file, check_not_input, check_outside_projects
+
+    check_events_file(args.events, [args.dir, *([args.cases_file] if args.cases_file else [])])
+    check_not_input(args.out, [args.dir], option="OUT")
+    check_outside_projects(args.out, option="OUT")
+    check_empty_folder(args.out, option="OUT", overwrite=args.overwrite, own_marker="export.json")
     ids = _case_ids(args)
     human = sys.stderr if args.events == "-" else sys.stdout
     sink = JsonLinesSink(args.events) if args.events else None

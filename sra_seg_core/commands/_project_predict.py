@@ -39,6 +39,7 @@ def register(actions) -> None:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:K")
     p.add_argument("--batch-size", type=int, default=16, metavar="N", help="slices per forward pass")
     p.add_argument("--events", metavar="FILE", help="write JSON-line events here ('-' = stdout)")
+    p.add_argument("--overwrite", action="store_true", help="replace results of the same cases already in --output")
     p.set_defaults(func=run)
 
 
@@ -64,11 +65,19 @@ def run(args: argparse.Namespace) -> int:
     from sra_seg_core.project import Project
     from sra_seg_core.review import PredictOptions, case_report, predict_case, prediction_files
 
+    from sra_seg_core.config import check_value
+    from sra_seg_core.outputs import check_events_file, check_new_file, check_not_input, check_outside_projects
+
     options = PredictOptions.from_cli(args)
-    if options.batch_size < 1:
-        raise ConfigError(f"--batch-size must be at least 1, got {options.batch_size}")
+    check_value("--batch-size", options.batch_size, ge=1, le=65536)
+    check_events_file(args.events, [args.dir, args.checkpoint])
+    check_not_input(args.output, [args.dir, args.checkpoint], option="--output")
+    check_outside_projects(args.output, option="--output")  # the app imports the results through the project
     project = Project.open(args.dir, read_only=True)
     cases = chosen_cases(project, args.cases, args.role)
+    for case_id in cases:
+        for path in prediction_files(args.output, case_id):
+            check_new_file(path, option="--output", overwrite=args.overwrite)
     loaded = load_checkpoint(Path(options.checkpoint), options.device)
     if loaded.num_classes != project.num_classes:
         raise ConfigError(

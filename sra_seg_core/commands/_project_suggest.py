@@ -46,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
     from sra_seg_core.project import Project
     from sra_seg_core.selection import SuggestOptions, suggest
 
+    from sra_seg_core.outputs import check_events_file
+
+    check_events_file(args.events, [args.dir, *([args.run] if args.run else [])])
     sink = JsonLinesSink(args.events) if args.events else None
 
     def progress(done: int, total: int, what: str) -> None:

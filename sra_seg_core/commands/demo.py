@@ -52,7 +52,10 @@ def run(args: argparse.Namespace) -> int:
     from sra_seg_core.metrics import format_summary, summarise, write_metrics_csv
     from sra_seg_core.trainer import Trainer
 
+    from sra_seg_core.outputs import check_outside_projects
+
     out = args.out.expanduser().resolve()
+    check_outside_projects(out, option="--out")
     real, pool = make_data(out, args.patients, args.synthetic, args.seed)
     methods = ["sra-seg"] + ([] if args.no_baseline else ["supervised"])
     results = {}

@@ -36,6 +36,8 @@ def register(subparsers) -> None:
     parser.add_argument("--binarize", action="store_true",
                         help="read binary masks stored as 0/255 (or 0/1), such as FIVES' vessel masks, as class 1")
     parser.add_argument("--csv", type=Path, metavar="OUT", help="write one line per case and class to this CSV file")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --csv file or --predictions "
+                        "(never an input)")
     model = parser.add_argument_group("checkpoint mode (instead of --pred/--gt)")
     model.add_argument("--checkpoint", type=Path, metavar="CKPT", help="a run's best.pt")
     model.add_argument("--data", type=Path, metavar="DIR", help="the data set (ACDC, FIVES or image/label folder)")
@@ -57,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     if names is not None and len(names) != len(labels):
         raise ConfigError(f"--label-names gives {len(names)} names for {len(labels)} labels ({args.labels})")
 
+    _check_outputs(args)
     if args.checkpoint is not None:
         if args.pred is not None or args.gt is not None:
             raise ConfigError("use either --pred/--gt (files) or --checkpoint/--data (a model), not both")
@@ -73,6 +76,24 @@ def run(args: argparse.Namespace) -> int:
     labels, rows = _score_files(args.pred, args.gt, labels, binarize=args.binarize)
     _report(rows, dict(zip(labels, names)) if names else None, args.csv)
     return 0
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """The CSV and the predictions folder replace no input, land in no project, and replace earlier results only with
+    --overwrite (see :mod:`sra_seg_core.outputs`)."""
+    from sra_seg_core.outputs import check_empty_folder, check_new_file, check_not_input, check_outside, \
+        check_outside_projects
+
+    inputs = [p for p in (args.pred, args.gt, args.checkpoint, args.data) if p is not None]
+    if args.csv is not None:
+        check_not_input(args.csv, inputs, option="--csv")
+        check_outside_projects(args.csv, option="--csv")
+        check_new_file(args.csv, option="--csv", overwrite=args.overwrite)
+    if args.predictions is not None:
+        check_not_input(args.predictions, inputs, option="--predictions")
+        check_outside(args.predictions, [p for p in (args.data,) if p is not None], option="--predictions")
+        check_outside_projects(args.predictions, option="--predictions")
+        check_empty_folder(args.predictions, option="--predictions", overwrite=args.overwrite)
 
 
 def _parse_list(option: str, text: str | None, kind: type) -> list | None:
@@ -98,11 +119,14 @@ def _score_files(pred: Path, gt: Path, labels: list[int] | None, *, binarize: bo
     from sra_seg_core.metrics import ClassMetrics, case_metrics, match_pairs
 
     pairs = match_pairs(pred, gt, on_unmatched=_warn_unmatched)
+    given = labels is not None
     per_case: list[tuple[str, dict[int, ClassMetrics]]] = []
     gt_labels: set[int] = set()
+    predicted: set[int] = set()
     for case, pred_file, gt_file in pairs:
         truth = read_label(gt_file, binarize=binarize)
         guess = read_label(pred_file, reference=truth, binarize=binarize)
+        predicted |= _labels_in(guess.array)
         if labels is None:
             in_truth = _labels_in(truth.array)
             gt_labels |= in_truth
@@ -119,6 +143,11 @@ def _score_files(pred: Path, gt: Path, labels: list[int] | None, *, binarize: bo
             raise InputError("the ground truth has no labelled voxels; pass --labels to score the predictions anyway",
                              gt)
         labels = sorted(gt_labels)
+    stray = sorted(predicted - set(labels))
+    if stray:  # a prediction numbered differently from its reference would otherwise just score low
+        where = "are not among --labels" if given else "no ground truth has"
+        print(f"warning: the predictions hold label value(s) {', '.join(map(str, stray))}, which {where}; they "
+              "were not scored — check that predictions and ground truth use the same class numbers", file=sys.stderr)
     rows = [(case, scores[label] if label in scores else ClassMetrics.absent(label))
             for case, scores in per_case for label in labels]
     return labels, rows

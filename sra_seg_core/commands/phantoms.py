@@ -28,12 +28,17 @@ def register(subparsers) -> None:
     parser.add_argument("--first-id", type=int, default=1, help="number of the first patient / photograph (default 1)")
     parser.add_argument("--test-fraction", type=float, default=0.25, help="fundus: share of cases in test/ (0.25)")
     parser.add_argument("--no-labels", action="store_true", help="write images only (an unlabelled pool)")
+    parser.add_argument("--overwrite", action="store_true", help="write into an OUT folder that already holds files "
+                        "(phantom files of the same name are replaced)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from sra_seg_core.outputs import check_empty_folder, check_outside_projects
     from sra_seg_core.phantoms import write_acdc, write_fives
 
+    check_outside_projects(args.out, option="OUT")
+    check_empty_folder(args.out, option="OUT", overwrite=args.overwrite)
     common = dict(cases=args.cases, seed=args.seed, style=args.style, first_id=args.first_id, labels=not args.no_labels)
     if args.kind == "cardiac":
         shape = None if args.size is None else (None, args.size, args.size)

@@ -21,6 +21,7 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, default=16, metavar="N", help="slices per forward pass")
     p.add_argument("--frame", type=int, help="frame of a 4-D input")
     p.add_argument("--suffix", metavar="EXT", help="output format for folders, e.g. .nii.gz (default: the input's)")
+    p.add_argument("--overwrite", action="store_true", help="replace output files that exist (never an input)")
     p.set_defaults(func=run)
 
 
@@ -32,10 +33,11 @@ def output_path(source: Path, out_dir: Path, suffix: str | None) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sra_seg_core.inference import load_checkpoint, predict_image
+    from sra_seg_core.config import check_value
     from sra_seg_core.io import list_images, read_image, write_image
+    from sra_seg_core.outputs import check_new_file, check_not_input, check_outside_projects
 
-    loaded = load_checkpoint(args.checkpoint, args.device)
+    check_value("--batch-size", args.batch_size, ge=1, le=65536)
     src, dst = Path(args.input), Path(args.output)
     # A folder of image files is a batch; a folder without any (a DICOM series) is one image.
     batch = list_images(src) if src.is_dir() else []
@@ -45,6 +47,15 @@ def run(args: argparse.Namespace) -> int:
         sources, targets = [src], [dst]
     else:
         raise InputError("input not found", src)
+    # every check before the model is loaded: a refused output costs nothing
+    check_not_input(dst, [src, args.checkpoint], option="--output")
+    check_outside_projects(dst, option="--output")
+    for target in targets:
+        check_not_input(target, [*sources, args.checkpoint], option="--output")
+        check_new_file(target, option="--output", overwrite=args.overwrite)
+    from sra_seg_core.inference import load_checkpoint, predict_image  # torch: only once the outputs are known safe
+
+    loaded = load_checkpoint(args.checkpoint, args.device)
     for source, target in zip(sources, targets):
         image = read_image(source, frame=args.frame, grey=loaded.grey)
         labels = predict_image(loaded, image, tta=args.tta, batch_size=args.batch_size)

@@ -98,13 +98,20 @@ def _status_summary(status: str) -> str:
 
 
 def run_info(args: argparse.Namespace) -> int:
+    from sra_seg_core.errors import one_line
     from sra_seg_core.project import Project
 
     project = Project.open(args.dir, read_only=True)
+    for problem in project.problems:
+        print(f"warning: {project.path / 'project.json'}: {problem}", file=sys.stderr)
     counts = project.counts()
-    print(f"project   {project.name}  ({project.path})")
-    print("classes   " + ", ".join(f"{c.value} {c.name} {c.color}" for c in project.classes))
-    print(
+
+    def show(text: str) -> None:  # a manifest from elsewhere may hold terminal escape codes: shown, never obeyed
+        print(one_line(text))
+
+    show(f"project   {project.name}  ({project.path})")
+    show("classes   " + ", ".join(f"{c.value} {c.name} {c.color}" for c in project.classes))
+    show(
         f"cases     {counts['real_labelled']} real labelled ({counts['labelled_slices']} slices done), "
         f"{counts['real_unlabelled']} real unlabelled, {counts['synthetic']} synthetic, {counts['predicted']} predicted"
     )
@@ -124,7 +131,8 @@ def run_info(args: argparse.Namespace) -> int:
                 _status_summary(case.slice_status),
             )
         )
+    rows = [tuple(one_line(cell) for cell in row) for row in rows]  # widths of what is shown
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        show("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
     return 0

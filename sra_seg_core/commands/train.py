@@ -68,9 +68,11 @@ def resolve_config(args: argparse.Namespace):
         if changed or args.set or args.no_sa or args.hard_blend:
             raise ConfigError("--resume continues a run with its saved config; only --pretrain-iters, "
                               "--selftrain-iters, --device and --events may change")
+    flags = {"train.method": "--method", "data.root": "--data", "data.synthetic": "--synthetic",
+             "alignment.weights_file": "--dinov2-weights"}
     for key, value in options.items():
-        if value is not None:
-            config.set(key, value, source="option")
+        if value is not None:  # a bad value is refused naming the option as typed, e.g. "--batch-size: train.…"
+            config.set(key, value, source=flags.get(key, "--" + key.partition(".")[2].replace("_", "-")))
     if args.no_sa:
         config.alignment.enabled = False
     if args.hard_blend:
@@ -89,6 +91,23 @@ def resolve_config(args: argparse.Namespace):
     return config.validate()
 
 
+def _check_outputs(args: argparse.Namespace, config, run_dir: Path) -> None:
+    """A new run goes to a folder that is no run yet, outside the data and outside projects (but a project's own
+    ``runs/``); see :mod:`sra_seg_core.outputs`. A resumed run's single writer is ensured by the trainer's lock."""
+    from sra_seg_core.outputs import check_events_file, check_not_a_run, check_not_input, check_outside, \
+        check_outside_projects, project_containing
+
+    d = config.data
+    inputs = [p for p in (d.root, d.synthetic, args.config, config.alignment.weights_file) if p]
+    check_events_file(args.events, inputs + [run_dir / "config.yaml", run_dir / "run.json"])
+    if args.resume:
+        return
+    check_not_input(run_dir, inputs, option="--out")
+    check_not_a_run(run_dir, option="--out")
+    check_outside_projects(run_dir, option="--out", runs_allowed=True)
+    check_outside(run_dir, [p for p in (d.synthetic, d.root) if p and project_containing(p) is None], option="--out")
+
+
 def run(args: argparse.Namespace) -> int:
     from sra_seg_core.events import JsonLinesSink, fan_out, format_event
     from sra_seg_core.trainer import Trainer
@@ -96,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
     config = resolve_config(args)
     run_dir = Path(args.resume or args.out or Path("runs") / f"{config.train.method}-{time.strftime('%Y%m%d-%H%M%S')}")
     run_dir = run_dir.expanduser().resolve()
+    _check_outputs(args, config, run_dir)
     sink = JsonLinesSink(args.events) if args.events else None
     human = None
     if not args.quiet:

@@ -6,7 +6,9 @@ An image ``X.ext`` is paired with a label
     and ``imagesTs`` / ``labelsTs`` too, where the image's channel suffix ``_0000`` is dropped from the case name and
     further channels ``_0001``… are not used (the network takes one channel).
 Images without a label are kept with ``label=None``. Folders are searched recursively; a sub-folder holding ``.dcm``
-files is one DICOM series (one image). Files and folders starting with ``.`` are skipped.
+files is one DICOM series (one image). Files and folders starting with ``.`` are skipped. A folder or file reached
+twice (a link loop, a link to a sibling folder, a second link to one file) is read once, so one image cannot appear as
+several cases and land in train, validation and test at once.
 """
 
 from __future__ import annotations
@@ -33,19 +35,36 @@ _CHANNEL = re.compile(r"(.+)_(\d{4})")
 
 
 def _entries(root: Path) -> list[Path]:
-    """Supported image files and DICOM series folders under ``root``, in a stable natural order."""
+    """Supported image files and DICOM series folders under ``root``, each file or folder once, in a stable natural
+    order."""
     found = []
-    folders = [root]
+    folders, seen = [root], {_identity(root)}
     while folders:
         folder = folders.pop()
         found += list_images(folder)
         subfolders = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")]
         for sub in subfolders:
+            if _identity(sub) in seen:
+                continue
+            seen.add(_identity(sub))
             if any(f.suffix.lower() == ".dcm" for f in sub.iterdir() if f.is_file()):
                 found.append(sub)
             else:
                 folders.append(sub)
-    return sorted(found, key=lambda p: [natural_key(part) for part in p.relative_to(root).parts])
+    found.sort(key=lambda p: [natural_key(part) for part in p.relative_to(root).parts])
+    kept: dict[tuple[int, int], Path] = {}
+    for path in found:  # of several paths to one file keep the file itself (its label sits beside it), not a link
+        other = kept.setdefault(_identity(path), path)
+        if other.is_symlink() and not path.is_symlink():
+            kept[_identity(path)] = path
+    chosen = set(kept.values())
+    return [path for path in found if path in chosen]
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    """Device and inode: the same for every path (link, spelling) that reaches one file or folder."""
+    info = path.stat()
+    return info.st_dev, info.st_ino
 
 
 def _label_folder(image_folder: Path) -> Path | None:

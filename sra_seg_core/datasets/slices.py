@@ -100,13 +100,15 @@ def load_slices(
     grey: str = "luminance",
     binarize: bool = False,
     drop_empty: bool = False,
+    require_foreground: bool = False,
 ) -> SliceSet:
     """Every slice of every case, normalised per volume and resized to ``size`` x ``size``.
 
     ``labels`` True: every case must have a label (InputError naming the first that has none) and ``SliceSet.labels``
     is filled, from the case's ``slices`` only when it names some; False: labels are not read (and every slice is
     used). ``drop_empty`` leaves out slices whose label is all background (needs
-    labels).
+    labels). ``require_foreground``: InputError when no slice has any foreground — training on it would learn
+    nothing and end without a best checkpoint, as if it had finished.
     """
     if labels:
         missing = [case for case in cases if case.label is None]
@@ -129,6 +131,10 @@ def load_slices(
             label_stacks.append(resize_slices(label.array[keep], size, "nearest"))
         case_ids += [case.case_id] * len(keep)
         indices.append(keep)
+    if require_foreground and labels and cases and not any(stack.any() for stack in label_stacks):
+        folder = cases[0].label.parent
+        raise InputError(f"the labels of all {len(cases)} labelled case(s) are background (0) only, so there is "
+                         "nothing to learn; check that the label files hold the structures, not empty masks", folder)
     empty = np.zeros((0, size, size), dtype=np.float32)
     return SliceSet(
         images=np.concatenate(images) if images else empty,

@@ -2,7 +2,10 @@
 
 Reading: the folder's series are listed by Series Instance UID; a folder with several series needs ``series=`` to pick
 one. Slices are ordered by position along the slice normal, and spacing / origin / direction come from Image Position
-and Orientation (Patient), so the affine is the patient geometry.
+and Orientation (Patient), so the affine is the patient geometry. A volume has one spacing, so a series that does not
+fit one is refused rather than read with the wrong geometry (ITK would only print a warning): a missing slice (a gap),
+two slices at one position, uneven spacing, or a ``.dcm`` file that GDCM cannot read (which it would silently leave
+out of the series). Resample such a series in a DICOM tool first.
 
 Writing: one file per slice, ``IM00001.dcm`` ..., with Image Position / Orientation (Patient), Pixel Spacing and Slice
 Thickness / Spacing Between Slices set so that reading the folder back gives the same world position for every voxel.
@@ -35,16 +38,20 @@ from sra_seg_core.io.formats import DICOM_SERIES, suffix_of
 from sra_seg_core.io.info import ImageInfo, Loader, cannot_read, short_reason
 from sra_seg_core.io.itk import from_sitk, read_header, to_sitk
 from sra_seg_core.lazy import lazy_module
+from sra_seg_core.regular_files import check_regular
 
 sitk = lazy_module("SimpleITK")  # imported on first use (start-up time)
 
 DICOM_DTYPES = ("uint8", "int16", "uint16")
 _EXACT = tuple(map(np.dtype, DICOM_DTYPES))
 _INT16_STEPS = 65534  # -32767 .. 32767
+SAME_POSITION_MM = 1e-3  # slice positions closer than this are the same place
+SPACING_TOLERANCE = 0.01  # a relative step difference above this is uneven (scanners write positions to ~1e-4 mm)
 
 
 def open_dicom_series(folder: Path, series: str | None = None) -> tuple[ImageInfo, Loader]:
     """Header facts of one DICOM series in ``folder`` and a function that loads it as ``(array, affine, meta)``."""
+    _check_special_files(folder)
     try:
         uids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
         files = {uid: sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid) for uid in uids}
@@ -59,9 +66,10 @@ def open_dicom_series(folder: Path, series: str | None = None) -> tuple[ImageInf
         )
     if series is not None and series not in files:
         raise InputError(f"has no DICOM series {series}; it holds {listing}", folder)
+    _check_all_read(folder, files)
     uid = series or uids[0]
     try:
-        names = _in_slice_order(files[uid])
+        names = _in_slice_order(files[uid], folder)
     except RuntimeError as exc:
         raise cannot_read(folder, DICOM_SERIES, exc) from None
     first = sitk.ImageFileReader()
@@ -81,11 +89,31 @@ def open_dicom_series(folder: Path, series: str | None = None) -> tuple[ImageInf
     return info, load
 
 
-def _in_slice_order(names: tuple[str, ...]) -> list[str]:
+def _check_special_files(folder: Path) -> None:
+    """Refuse a FIFO, socket or device among the files: GDCM opens every file in the folder, and one of these stops
+    its listing part-way (or blocks it)."""
+    for entry in folder.iterdir():
+        if not entry.is_dir():
+            check_regular(entry, follow_links=True)
+
+
+def _check_all_read(folder: Path, files: dict[str, tuple[str, ...]]) -> None:
+    """Refuse a folder with a ``.dcm`` file that belongs to no series: GDCM leaves a file it cannot parse out."""
+    listed = {Path(name).name for names in files.values() for name in names}
+    left_out = sorted(p.name for p in folder.iterdir() if suffix_of(p) == ".dcm" and p.is_file()
+                      and not p.name.startswith(".") and p.name not in listed)
+    if left_out:
+        more = f" and {len(left_out) - 1} more" if len(left_out) > 1 else ""
+        raise InputError(f"holds {left_out[0]!r}{more}, which cannot be read as a DICOM slice (damaged or not "
+                         "DICOM), so the series would have a hole; replace or remove the file", folder)
+
+
+def _in_slice_order(names: tuple[str, ...], folder: Path) -> list[str]:
     """Files by ascending position along their slice normal (row x column direction), so the volume is right-handed.
 
     GDCM sorts this way too, but only once its dictionary is loaded: the first listing in a process comes back in
-    file-name order, so the same folder could be read in either slice order. Equal positions keep GDCM's order.
+    file-name order, so the same folder could be read in either slice order. InputError when the positions are not
+    evenly spaced (see the module docstring).
     """
     position = []
     for name in names:
@@ -94,7 +122,36 @@ def _in_slice_order(names: tuple[str, ...]) -> list[str]:
         reader.ReadImageInformation()
         normal = np.reshape(reader.GetDirection(), (3, 3))[:, 2]
         position.append(float(np.dot(reader.GetOrigin(), normal)))
-    return [names[i] for i in np.argsort(position, kind="stable")]
+    order = np.argsort(position, kind="stable")
+    _check_even(folder, [Path(names[i]).name for i in order], np.asarray(position)[order])
+    return [names[i] for i in order]
+
+
+def _check_even(folder: Path, names: list[str], positions: np.ndarray) -> None:
+    """Refuse duplicate positions, gaps and uneven steps between slices (positions in mm, ascending)."""
+    if len(positions) < 2:
+        return
+    steps = np.diff(positions)
+    same = np.flatnonzero(steps < SAME_POSITION_MM)
+    if same.size:
+        k = int(same[0])
+        raise InputError(
+            f"has two slices at the same position ({names[k]!r} and {names[k + 1]!r} at {positions[k]:.4g} mm "
+            f"along the slice normal): a duplicate slice or two series mixed in one folder; remove the extra one",
+            folder,
+        )
+    step = float(np.median(steps))
+    uneven = np.flatnonzero(np.abs(steps - step) > max(SPACING_TOLERANCE * step, SAME_POSITION_MM))
+    if uneven.size:
+        k = int(uneven[0])
+        what = (f"about {round(steps[k] / step) - 1} slice(s) missing" if steps[k] > 1.5 * step
+                else "uneven slice spacing")
+        raise InputError(
+            f"is not evenly spaced: {what} between {names[k]!r} and {names[k + 1]!r} ({steps[k]:.4g} mm apart, "
+            f"the other slices {step:.4g} mm); a volume needs one spacing — add the missing slices or resample "
+            "the series in a DICOM tool",
+            folder,
+        )
 
 
 def dicom_pixels(array: np.ndarray, *, is_label: bool, path: Path) -> tuple[np.ndarray, dict[str, str]]:

@@ -3,11 +3,13 @@ and 2-D pictures (PNG, JPEG, TIFF).
 
 ITK keeps geometry as LPS spacing / origin / direction; :class:`~sra_seg_core.image.Image` converts to and from the
 NIfTI affine without loss. A 2-D ITK image is lifted to 3-D with z spacing 1, origin z 0 and an identity third axis.
-A 4-D file is read one 3-D frame at a time (ITK extracts only that frame).
+A 4-D file is read one 3-D frame at a time (ITK extracts only that frame). Headers that name a data file must keep
+it beside them (:mod:`.detached`); pictures get what ITK misses from :mod:`.pictures`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import tempfile
@@ -18,7 +20,9 @@ import numpy as np
 from sra_seg_core.atomic import atomic_write
 from sra_seg_core.errors import InputError
 from sra_seg_core.image import Image
-from sra_seg_core.io.formats import suffix_of
+from sra_seg_core.io import pictures
+from sra_seg_core.io.detached import HEADER_SUFFIXES, check_data_files
+from sra_seg_core.io.formats import RASTER_FORMATS, suffix_of
 from sra_seg_core.io.info import ImageInfo, Loader, cannot_read, short_reason
 from sra_seg_core.lazy import lazy_module
 
@@ -81,22 +85,42 @@ def read_header(reader: sitk.ImageFileReader, path: Path, fmt: str, count: int =
     )
 
 
-def open_itk(path: Path, fmt: str) -> tuple[ImageInfo, Loader]:
-    """Header facts of a file SimpleITK reads, and a function that loads frame ``t`` as ``(array, affine, meta)``."""
+def open_itk(path: Path, fmt: str, *, indexed: bool = False) -> tuple[ImageInfo, Loader]:
+    """Header facts of a file SimpleITK reads, and a function that loads frame ``t`` as ``(array, affine, meta)``.
+
+    ``indexed``: a palette picture gives its palette indices (a label map), not their colours.
+    """
+    if suffix_of(path) in HEADER_SUFFIXES:
+        check_data_files(path)
+    facts = pictures.picture_facts(path, fmt) if fmt in RASTER_FORMATS else pictures.PictureFacts()
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     info = read_header(reader, path, fmt)
+    if facts.transposed:  # rows and columns swap places when the picture is turned upright
+        z, y, x = info.shape
+        sx, sy, sz = info.spacing
+        info = dataclasses.replace(info, shape=(z, x, y), spacing=(sy, sx, sz))
 
     def load(frame: int | None) -> tuple[np.ndarray, np.ndarray, dict]:
         if reader.GetDimension() == 4:  # a zero extract size drops the time axis
             reader.SetExtractIndex((0, 0, 0, frame or 0))
             reader.SetExtractSize((*reader.GetSize()[:3], 0))
+        pictures.check_complete(path, fmt)  # first: libjpeg would print its own warning for a truncated file
         try:
             image = reader.Execute()
         except RuntimeError as exc:
             raise cannot_read(path, fmt, exc) from None
         array, affine = from_sitk(image)
-        return array, affine, {"dims": 2} if info.dims == 2 else {}
+        if indexed and facts.palette:
+            array = pictures.palette_indices(path)
+        meta = {"dims": 2} if info.dims == 2 else {}
+        if facts.orientation != 1:
+            array = pictures.orient(array, facts.orientation)
+            meta["exif_orientation"] = facts.orientation
+            if facts.transposed:  # a picture's geometry is its pixel size: keep it axis-aligned, sizes swapped
+                origin = [*image.GetOrigin(), 0.0][:3]
+                affine = Image.affine_from_itk([*info.spacing[:2], 1.0], origin, np.eye(3))
+        return array, affine, meta
 
     return info, load
 

@@ -42,10 +42,11 @@ def read_label(
     binarize:    read a 0/255 (or 0/1) binary mask, such as FIVES' vessel masks, as 0/1; any other value is an error.
     frame, series, max_pixels: as for :func:`~sra_seg_core.io.read_image`.
 
-    Colour label pictures are accepted only when their colour channels are equal (a grey mask saved as RGB).
+    Colour label pictures are accepted only when their colour channels are equal (a grey mask saved as RGB); a palette
+    PNG is read by its indices, whatever colours its palette shows them in.
     Fractional, negative or out-of-range values raise :class:`InputError` naming the file and the values.
     """
-    label = read_pixels(path, _one_channel, frame=frame, series=series, max_pixels=max_pixels)
+    label = read_pixels(path, _one_channel, frame=frame, series=series, max_pixels=max_pixels, indexed=True)
     values = _class_numbers(label.array, label.source, binarize=binarize, num_classes=num_classes)
     affine = label.affine
     if reference is not None:

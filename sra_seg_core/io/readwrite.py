@@ -21,13 +21,14 @@ from sra_seg_core.io.info import ImageInfo, Loader, check_finite, check_geometry
 from sra_seg_core.io.itk import open_itk, to_sitk, write_itk
 from sra_seg_core.io.nifti import open_nifti, write_nifti
 from sra_seg_core.io.raster import raster_pixels
+from sra_seg_core.regular_files import check_regular
 
 MAX_PIXELS = 100_000_000
 # volume formats store every numeric type numpy and the formats share
 VOLUME_DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64", "float32", "float64")
 
 
-def _open(path: str | os.PathLike, series: str | None) -> tuple[Path, ImageInfo, Loader]:
+def _open(path: str | os.PathLike, series: str | None, indexed: bool = False) -> tuple[Path, ImageInfo, Loader]:
     path = Path(path)
     if not path.exists():
         raise InputError("does not exist", path)
@@ -36,9 +37,10 @@ def _open(path: str | os.PathLike, series: str | None) -> tuple[Path, ImageInfo,
         raise InputError("is not a folder, so there is no DICOM series to choose (series= / --series)", path)
     if fmt == DICOM_SERIES:
         return path, *open_dicom_series(path, series)
+    check_regular(path, follow_links=True)  # a FIFO or device would block the reader, or never end
     if path.stat().st_size == 0:
         raise InputError(f"is empty (0 bytes), not a {fmt} image", path)
-    return path, *(open_nifti(path) if fmt == "NIfTI" else open_itk(path, fmt))
+    return path, *(open_nifti(path) if fmt == "NIfTI" else open_itk(path, fmt, indexed=indexed))
 
 
 def read_info(path: str | os.PathLike, *, series: str | None = None) -> ImageInfo:
@@ -53,10 +55,12 @@ def read_pixels(
     frame: int | None,
     series: str | None,
     max_pixels: int,
+    indexed: bool = False,
 ) -> Image:
     """The one reading path behind :func:`read_image` and :func:`~sra_seg_core.io.labels.read_label`:
-    ``to_scalar`` turns ``(..., C)`` multi-channel pixels into one value per pixel."""
-    path, info, load = _open(path, series)
+    ``to_scalar`` turns ``(..., C)`` multi-channel pixels into one value per pixel; ``indexed`` reads a palette
+    picture's indices instead of its colours."""
+    path, info, load = _open(path, series, indexed)
     info.check_size(max_pixels, path)
     t = info.frame_index(frame, path)
     array, affine, meta = load(t)

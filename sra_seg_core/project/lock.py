@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sra_seg_core.errors import ProjectError, ProjectLockedError
+from sra_seg_core.regular_files import open_regular
 
 try:
     import fcntl
@@ -55,7 +56,9 @@ class ProjectLock:
     def __init__(self, folder: Path):
         self.path = Path(folder) / LOCK_NAME
         try:
-            self._fh = os.fdopen(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644), "r+b")
+            # never through a link: a project from an archive may hold a .lock that names a file of the user's
+            fd = open_regular(self.path, os.O_RDWR | os.O_CREAT, follow_links=False, error=ProjectError)
+            self._fh = os.fdopen(fd, "r+b")
         except OSError as exc:
             raise ProjectError(
                 f"cannot write to the project folder ({exc.strerror}); open it read-only to view it",

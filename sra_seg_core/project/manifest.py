@@ -4,6 +4,12 @@ A project is shared by copying its folder, so its manifest is untrusted input. R
 every path in it must stay inside the project folder — a relative path without ``..`` that resolves (symbolic links
 included) under the folder. The one exception is a case's ``image`` when ``copied`` is false: the user imported that
 file where it lies. Paths inside the project are stored POSIX-style so a project moves between operating systems.
+
+A path also has to be the case's own file of its kind (:data:`KIND_FOLDERS`): ``<folder>/<case id><image suffix>``,
+directly in that kind's folder. So no path can name ``project.json``, a journal, a folder, another kind's file or
+another case's file, and removing a case can only ever delete that case's files (ids are unique, so the paths are).
+Known project settings must have their type (:data:`SETTING_TYPES`); one that does not is dropped with a warning in
+``Manifest.problems`` (the setting falls back to its default), so a hand-edited value cannot break a command later.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+from sra_seg_core.atomic import split_suffix
 from sra_seg_core.errors import ProjectError
+from sra_seg_core.io.formats import SUPPORTED_SUFFIXES
 from sra_seg_core.project.classes import LabelClass, class_problem
 
 MANIFEST_NAME = "project.json"
@@ -21,6 +29,10 @@ FORMAT = "sra-seg-project"
 VERSION = 1
 ROLES = ("real", "synthetic")
 CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# which folder holds each kind of file a case owns
+KIND_FOLDERS = {"image": "images", "label": "labels", "reference": "reference", "prediction": "predictions"}
+# project settings the engine and the app read, and the JSON type each must have
+SETTING_TYPES = {"review": dict, "demo": dict, "export": dict, "dinov2_weights": str}
 
 
 class SliceStatus(str, Enum):
@@ -81,6 +93,7 @@ class Manifest:
     classes: list[LabelClass]
     cases: list[CaseRecord] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # what was wrong but could be mended on reading
 
     def to_json(self) -> dict:
         return {
@@ -127,6 +140,18 @@ class _Reader:
             self.fail(where, f"path {value!r} points outside the project folder")
         return value
 
+    def owned(self, root: Path, value: str | None, where: str, kind: str, case_id: str) -> str | None:
+        """A path inside the project that is case ``case_id``'s own ``kind`` file (see the module docstring)."""
+        if value is None:
+            return None
+        self.inside(root, value, where)
+        folder, _, name = value.partition("/")
+        stem, suffix = split_suffix(name)
+        if folder != KIND_FOLDERS[kind] or "/" in name or stem != case_id or suffix.lower() not in SUPPORTED_SUFFIXES:
+            self.fail(where, f"path {value!r} is not case {case_id!r}'s own {kind} file "
+                             f"(expected {KIND_FOLDERS[kind]}/{case_id}.<image suffix>)")
+        return value
+
 
 def _parse_case(r: _Reader, root: Path, obj, where: str) -> CaseRecord:
     if not isinstance(obj, dict):
@@ -140,7 +165,7 @@ def _parse_case(r: _Reader, root: Path, obj, where: str) -> CaseRecord:
     copied = r.get(obj, "copied", bool, where)
     image = r.get(obj, "image", str, where)
     if copied:
-        r.inside(root, image, f"{where}.image")
+        r.owned(root, image, f"{where}.image", "image", case_id)
     shape = r.get(obj, "shape", list, where)
     if len(shape) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape):
         r.fail(f"{where}.shape", f"expected three positive integers (Z, Y, X), got {shape!r}")
@@ -159,9 +184,11 @@ def _parse_case(r: _Reader, root: Path, obj, where: str) -> CaseRecord:
         spacing=tuple(float(v) for v in spacing),
         frame=r.get(obj, "frame", int, where, optional=True),
         group=r.get(obj, "group", str, where),
-        label=r.inside(root, r.get(obj, "label", str, where, optional=True), f"{where}.label"),
-        reference=r.inside(root, r.get(obj, "reference", str, where, optional=True), f"{where}.reference"),
-        prediction=r.inside(root, r.get(obj, "prediction", str, where, optional=True), f"{where}.prediction"),
+        label=r.owned(root, r.get(obj, "label", str, where, optional=True), f"{where}.label", "label", case_id),
+        reference=r.owned(root, r.get(obj, "reference", str, where, optional=True), f"{where}.reference",
+                          "reference", case_id),
+        prediction=r.owned(root, r.get(obj, "prediction", str, where, optional=True), f"{where}.prediction",
+                           "prediction", case_id),
         slice_status=status,
         added=r.get(obj, "added", str, where),
         source=r.get(obj, "source", str, where, optional=True) or "",
@@ -197,11 +224,26 @@ def parse_manifest(data, path: Path) -> Manifest:
         if case.id.lower() in seen:
             r.fail("cases", f"case id {case.id!r} appears twice (ids are compared ignoring case)")
         seen[case.id.lower()] = case.id
+    settings, problems = _typed_settings(r.get(data, "settings", dict, "manifest"))
     return Manifest(
         name=r.get(data, "name", str, "manifest"),
         created=r.get(data, "created", str, "manifest"),
         modified=r.get(data, "modified", str, "manifest"),
         classes=classes,
         cases=cases,
-        settings=r.get(data, "settings", dict, "manifest"),
+        settings=settings,
+        problems=problems,
     )
+
+
+def _typed_settings(settings: dict) -> tuple[dict, list[str]]:
+    """The settings without known keys of the wrong type, and a warning for each one dropped."""
+    kept, problems = {}, []
+    for key, value in settings.items():
+        kind = SETTING_TYPES.get(key)
+        if kind is not None and not isinstance(value, kind):
+            problems.append(f"setting {key!r} should be a {'text' if kind is str else 'JSON object'}, not "
+                            f"{type(value).__name__} {value!r:.40}; it was reset to its default")
+        else:
+            kept[key] = value
+    return kept, problems

@@ -14,14 +14,19 @@ Layout::
 Every file is written atomically, then the manifest, so a crash leaves either the old state or the new one. Writes
 that create files happen before the manifest names them, and removals after the manifest forgets them; a crash in
 between leaves only an unreferenced file, and new case ids never reuse a name that has files.
+
+A project folder may come from anywhere (an archive, a share), so its own files are never opened through a symbolic
+link and must be regular files (:mod:`sra_seg_core.regular_files`): a FIFO where a label should be is an error, not a
+hang. A project whose ``.lock`` or top-level folders are links is not opened for writing, so no write and no
+clean-up can land outside it.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
+import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -47,12 +52,15 @@ from sra_seg_core.project.manifest import (
     parse_manifest,
 )
 from sra_seg_core.project.pairing import find_label, label_index, labels_among
+from sra_seg_core.regular_files import check_regular, load_json
 
 LABEL_ROLES = ("approved", "reference")
 _FOLDERS = ("images", "labels", "reference", "predictions", "runs")
 _ACDC_PATIENT = re.compile(r"^(patient\d+)(?:_|$)")
 # left by a write that crashed before its rename (see sra_seg_core.atomic)
 _ATOMIC_TEMP = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp")
+# header + data file formats, copied into the project as the one-file variant of the same format
+_DETACHED_COPIES = {".mhd": ".mha", ".nhdr": ".nrrd"}
 
 
 def _now() -> str:
@@ -93,6 +101,7 @@ class Project:
         self._lock = lock
         self._geometry: dict[str, tuple[np.ndarray, dict]] = {}
         self._journals: dict[str, Journal] = {}
+        self._sources: dict[tuple, str] | None = None
 
     # --- opening and closing --------------------------------------------------------------------------------------
     @classmethod
@@ -132,7 +141,7 @@ class Project:
         manifest_path = path / MANIFEST_NAME
         if not path.is_dir():
             raise ProjectError("no such project folder", path)
-        if not manifest_path.is_file():
+        if not os.path.lexists(manifest_path):  # anything else under that name is refused when it is read
             raise ProjectError(
                 f"not an SRA-Seg project (no {MANIFEST_NAME}); create one with `sra-seg project create`", path
             )
@@ -140,6 +149,7 @@ class Project:
         if not read_only:
             if not os.access(path, os.W_OK):
                 raise ProjectError("no permission to write to the project folder; open it read-only to view it", path)
+            _check_own_folders(path)
             lock = ProjectLock(path)
         try:
             manifest = parse_manifest(_load_json(manifest_path), manifest_path)
@@ -189,6 +199,11 @@ class Project:
         return self._manifest.settings
 
     @property
+    def problems(self) -> list[str]:
+        """What was wrong in the manifest but mended on opening (e.g. a setting of the wrong type reset), to show."""
+        return self._manifest.problems
+
+    @property
     def num_classes(self) -> int:
         """Label values in use, background included: ``len(classes) + 1``."""
         return len(self.classes) + 1
@@ -233,7 +248,8 @@ class Project:
         """Add one image (and optionally its label) as a new case; the project is unchanged if anything fails.
 
         The image and label are read in full first, so a bad file raises InputError before anything is written.
-        copy=True copies the file into ``images/`` (a DICOM series folder is stored as NIfTI); otherwise the case
+        copy=True copies the file into ``images/`` (a DICOM series folder is stored as NIfTI, a ``.mhd`` / ``.nhdr``
+        header and its data file as one ``.mha`` / ``.nrrd``); otherwise the case
         references the file where it lies. An approved label marks every slice done; a reference label is kept
         for metrics only. The label must be on the image's grid with values 0..len(classes).
         """
@@ -244,6 +260,7 @@ class Project:
             self.save()
         except BaseException:
             self.cases.remove(case)
+            self._sources = None
             for file in written:
                 file.unlink(missing_ok=True)
             raise
@@ -317,9 +334,9 @@ class Project:
     def _import(self, source, role, copy, label, label_as, frame, case_id, group) -> tuple[CaseRecord, list[Path]]:
         """Read and check, then write the case's files and add it to the manifest in memory (not saved)."""
         source = source.expanduser().absolute()
-        for case in self.cases:
-            if case.source == str(source) and case.frame == frame:
-                raise InputError(f"already in the project as case {case.id!r}", source)
+        key = (_source_key(str(source)), frame)
+        if key in self._source_index():
+            raise InputError(f"already in the project as case {self._source_index()[key]!r}", source)
         image = io.read_image(source, frame=frame)
         label_image = None
         if label is not None:
@@ -333,6 +350,11 @@ class Project:
             image_ref, stored_frame = str(source), frame
             if copy and source.is_dir():  # a DICOM series: one NIfTI file instead of hundreds of slices
                 stored, stored_frame = self.path / "images" / f"{case_id}.nii.gz", None
+                io.write_image(image, stored)
+            elif copy and split_suffix(source)[1].lower() in _DETACHED_COPIES:
+                # the header names a data file: store one file that holds both, in the same format family
+                stored = self.path / "images" / f"{case_id}{_DETACHED_COPIES[split_suffix(source)[1].lower()]}"
+                stored_frame = None
                 io.write_image(image, stored)
             elif copy:  # the file as it was, byte for byte; a copied 4-D file is still read with its frame
                 stored = self.path / "images" / f"{case_id}{split_suffix(source)[1].lower()}"
@@ -368,8 +390,15 @@ class Project:
                 file.unlink(missing_ok=True)
             raise
         self.cases.append(case)
+        self._source_index()[key] = case_id
         self._geometry[case_id] = (image.affine, image.meta)
         return case, written
+
+    def _source_index(self) -> dict[tuple, str]:
+        """(source identity, frame) -> case id, to find an image imported before under another path spelling."""
+        if self._sources is None:
+            self._sources = {(_source_key(c.source), c.frame): c.id for c in self.cases if c.source}
+        return self._sources
 
     def _new_case_id(self, requested: str | None, source: Path, frame: int | None) -> str:
         if requested is not None:
@@ -403,16 +432,21 @@ class Project:
         ]
 
     def remove_case(self, case_id: str) -> None:
-        """Forget a case and delete its files in the project; a referenced source image is never touched."""
+        """Forget a case and delete its files in the project; a referenced source image is never touched.
+
+        Only the case's own names are deleted (the manifest cannot name others, see :mod:`.manifest`), and only
+        files or links (a link itself, never what it names); a folder under such a name is left alone.
+        """
         case = self._writable_case(case_id)
         self.cases.remove(case)
+        self._sources = None
         self.save()
         doomed = self._owned_files(case.id)
         doomed += [self.path / p for p in (case.label, case.reference, case.prediction) if p is not None]
         if case.copied:
             doomed.append(self.path / case.image)
         for path in doomed:
-            path.unlink(missing_ok=True)
+            _unlink_file(path)
         self._geometry.pop(case.id, None)
         self._journals.pop(case.id, None)
 
@@ -426,6 +460,8 @@ class Project:
         """The case's image, (Z, Y, X) in its stored dtype, with its geometry."""
         case = self.case(case_id)
         path = self.image_path(case_id)
+        if case.copied:
+            check_regular(path, follow_links=False, error=ProjectError)
         if not path.exists():
             raise ProjectError(
                 f"the image of case {case_id!r} is missing; put it back or remove the case from the project", path
@@ -469,6 +505,7 @@ class Project:
         return None if case.prediction is None else self._read_label_file(case, self.path / case.prediction)
 
     def _read_label_file(self, case: CaseRecord, path: Path) -> Image:
+        check_regular(path, follow_links=False, error=ProjectError)  # a FIFO would hang the reader
         label = io.read_label(path, num_classes=self.num_classes)
         if label.shape != case.shape:
             raise ProjectError(f"label map of shape {label.shape} does not match case {case.id!r} {case.shape}", path)
@@ -644,8 +681,17 @@ def _check_import_options(role: str, label_as: str) -> None:
         raise ConfigError(f"label_as must be one of {', '.join(LABEL_ROLES)}, got {label_as!r}")
 
 
-def _collect_images(folder: Path) -> tuple[list[Path], list[Path]]:
-    """Image files and DICOM series folders under ``folder`` (recursively, sorted), and the other files."""
+def _collect_images(folder: Path, seen: set | None = None) -> tuple[list[Path], list[Path]]:
+    """Image files and DICOM series folders under ``folder`` (recursively, sorted), and the other files.
+
+    A folder reached twice (a link back up the tree, or two links to one folder) is read once, so a link loop
+    cannot turn one image into many cases.
+    """
+    seen = set() if seen is None else seen
+    identity = _identity(folder)
+    if identity in seen:
+        return [], []
+    seen.add(identity)
     entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
     files = [p for p in entries if p.is_file()]
     dicom = {p for p in files if split_suffix(p)[1].lower() == ".dcm"}
@@ -654,10 +700,26 @@ def _collect_images(folder: Path) -> tuple[list[Path], list[Path]]:
     listed = set(images) | dicom
     ignored = [p for p in files if p not in listed]
     for sub in (p for p in entries if p.is_dir()):
-        more_images, more_ignored = _collect_images(sub)
+        more_images, more_ignored = _collect_images(sub, seen)
         images += more_images
         ignored += more_ignored
     return images, ignored
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    """What makes two paths the same file or folder: device and inode (links and spellings resolved)."""
+    info = path.stat()
+    return info.st_dev, info.st_ino
+
+
+def _source_key(path: str) -> tuple:
+    """One key per file however its path is spelt (``a/../a``, a link, another mount of the same file): device and
+    inode while the file exists, else the resolved path."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return ("path", str(Path(path).resolve()))
+    return ("inode", info.st_dev, info.st_ino)
 
 
 def _default_group(case_id: str) -> str:
@@ -668,14 +730,43 @@ def _default_group(case_id: str) -> str:
 
 def _load_json(path: Path):
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProjectError(f"the manifest cannot be read ({exc}); restore it from a backup", path) from exc
+        return load_json(path, follow_links=False, error=ProjectError)
+    except FileNotFoundError:
+        raise ProjectError("the manifest is missing; restore it from a backup", path) from None
+    except ProjectError as exc:
+        raise ProjectError(f"the manifest cannot be read: it {exc.reason}; restore it from a backup", path) from None
+
+
+def _check_own_folders(root: Path) -> None:
+    """Refuse writing to a project whose lock or folders are links or special files: every write, and the clean-up
+    of leftovers, would land wherever they point."""
+    for name in (LOCK_NAME, *_FOLDERS):
+        try:
+            mode = os.lstat(root / name).st_mode
+        except FileNotFoundError:
+            continue
+        expected = stat.S_ISREG(mode) if name == LOCK_NAME else stat.S_ISDIR(mode)
+        if not expected:
+            what = "a symbolic link" if stat.S_ISLNK(mode) else "not a " + ("file" if name == LOCK_NAME else "folder")
+            raise ProjectError(
+                f"{name} in the project is {what}; writing through it could change files outside the project — "
+                f"replace it with a real {'file' if name == LOCK_NAME else 'folder'}, or open the project read-only",
+                root,
+            )
+
+
+def _unlink_file(path: Path) -> None:
+    """Delete a file or a link (never what it points to); leave a folder or a missing name alone."""
+    try:
+        if not stat.S_ISDIR(os.lstat(path).st_mode):
+            path.unlink(missing_ok=True)
+    except FileNotFoundError:
+        pass
 
 
 def _remove_atomic_leftovers(root: Path) -> None:
     for folder in (root, *(root / sub for sub in _FOLDERS[:4])):
-        if folder.is_dir():
+        if folder.is_dir() and not folder.is_symlink():  # never clean up inside a folder a link points to
             for path in folder.iterdir():
-                if _ATOMIC_TEMP.match(path.name) and path.is_file():
+                if _ATOMIC_TEMP.match(path.name) and stat.S_ISREG(os.lstat(path).st_mode):
                     path.unlink(missing_ok=True)

@@ -100,7 +100,7 @@ def test_bad_input_is_one_error_line_exit_2_and_touches_nothing(tmp_path, capfd,
     make_input(source)
     before = source.read_bytes()
     (tmp_path / "out.nii.gz").write_bytes(b"previous result")
-    assert convert(source, tmp_path / "out.nii.gz", *args) == 2
+    assert convert(source, tmp_path / "out.nii.gz", *args, "--overwrite") == 2  # even so, a failure keeps OUT
     captured = capfd.readouterr()
     assert captured.out == ""
     lines = captured.err.splitlines()

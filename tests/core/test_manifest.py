@@ -75,7 +75,8 @@ def test_unsafe_case_id_is_rejected(folder, case_id):
 
 
 def test_case_ids_differing_only_in_letter_case_are_rejected(folder):
-    write_manifest(folder, cases=[case_entry(id="Case"), case_entry(id="case")])
+    write_manifest(folder, cases=[case_entry(id="Case", image="images/Case.nii.gz"),
+                                  case_entry(id="case", image="images/case.nii.gz")])
     with pytest.raises(ProjectError, match="twice"):
         Project.open(folder, read_only=True)
 

@@ -50,7 +50,7 @@ def leftovers(tmp_path: Path) -> list[str]:
     """What a refused command wrote under tmp_path/out, apart from a training run's log and metadata."""
     out = tmp_path / "out"
     written = set(tree_digest(out)) if out.exists() else set()
-    return sorted(written - {"run/config.yaml", "run/run.json", "run/events.jsonl"})
+    return sorted(written - {"run/config.yaml", "run/run.json", "run/events.jsonl", "run/.lock"})
 
 
 @pytest.mark.parametrize(("entry_point", "item"), [

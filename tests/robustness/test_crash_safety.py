@@ -346,6 +346,6 @@ def test_convert_onto_a_full_disk_is_one_error_line_and_keeps_the_previous_outpu
     before = output.read_bytes()
     capsys.readouterr()
     disk_full(output.name)
-    assert main(["convert", str(source), str(output)]) == 2
+    assert main(["convert", str(source), str(output), "--overwrite"]) == 2
     assert capsys.readouterr().err == f"error: {output}: No space left on device\n"
     assert output.read_bytes() == before and temporaries(tmp_path) == []
