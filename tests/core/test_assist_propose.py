@@ -89,3 +89,14 @@ def test_accepting_everything_makes_the_slice_the_proposal_as_one_edit_per_slice
         e.apply(labels)
     np.testing.assert_array_equal(labels[[0, 2]], proposed)
     assert not labels[1].any()
+
+
+def test_propagation_with_a_model_is_the_models_proposal_for_the_target_slice(tmp_path):
+    from sra_seg_core.assist.propagate import propagate
+
+    loaded = load_proposer(_save_checkpoint(tmp_path / "c.pt"), "cpu")
+    volume = np.random.default_rng(1).normal(0, 1, (3, 24, 24)).astype(np.float32)
+    labels = np.zeros(volume.shape, np.uint8)
+    result = propagate(volume, labels, 0, 1, model=loaded)
+    assert result.method == "model"
+    np.testing.assert_array_equal(result.labels, propose(loaded, volume, [1]).labels[0])
