@@ -109,6 +109,7 @@ class TrainConfig:
     log_every: int = 10                 # progress events
     checkpoint_every: int = 500         # latest.pt
     num_threads: int | None = None      # CPU threads (None: torch default)
+    init_checkpoint: str = ""           # start stage 1 from these weights (the labelling assistant's fine-tune)
 
 
 @dataclass
