@@ -105,12 +105,13 @@ class ScribbleSegmenter:
         self.factor = max(1, math.ceil(max(self.shape[1:]) / max_side))
         self.coarse = block_mean(self.image, self.factor)
         # In-plane gradient only: across a short-axis stack's 6-10 mm slice gap a z-derivative measures anatomy
-        # changing, not an edge; the transform still connects slices, through voxels with a low in-plane gradient.
-        gradient = ndimage.gaussian_gradient_magnitude(self.coarse, (0.0, sigma, sigma) if three_d else sigma) \
-            if three_d else np.stack([ndimage.gaussian_gradient_magnitude(s, sigma) for s in self.coarse])
+        # changing, not an edge; in 3-D the transform still connects slices, through voxels of low in-plane gradient.
+        gradient = np.stack([ndimage.gaussian_gradient_magnitude(s, sigma) for s in self.coarse])
         top = float(gradient.max())
-        self.cost = np.round(gradient / top * _LEVELS).astype(np.uint16) if top > 0 else \
-            np.zeros(gradient.shape, np.uint16)
+        self.cost = (np.round(gradient / top * _LEVELS) if top > 0 else np.zeros(gradient.shape)).astype(np.uint16)
+        self.structure = ndimage.generate_binary_structure(3, 1)
+        if not three_d:
+            self.structure[[0, 2]] = False  # neighbours within the slice only
 
     def segment(self, scribbles: np.ndarray) -> ScribbleResult:
         """The label map for ``scribbles`` (Z, Y, X) uint8 (0 unmarked, 1..254 class, 255 background).
@@ -135,9 +136,7 @@ class ScribbleSegmenter:
         markers = scribbles.astype(np.int16)  # the transform wants signed markers; 255 stays a class of its own
         if self.factor > 1:
             markers = self._coarse_markers(markers)
-        flooded = ndimage.watershed_ift(self.cost[zs], markers,
-                                        structure=ndimage.generate_binary_structure(3, 1) if self.three_d else
-                                        ndimage.generate_binary_structure(3, 1) * np.array([0, 1, 0])[:, None, None])
+        flooded = ndimage.watershed_ift(self.cost[zs], markers, structure=self.structure)
         if self.factor > 1:
             flooded = self._refine(flooded, self.image[zs], scribbles)
         flooded = settle_boundary(flooded, self.image[zs], scribbles)
@@ -166,19 +165,9 @@ class ScribbleSegmenter:
         labels = np.repeat(np.repeat(coarse, f, axis=1), f, axis=2)[:, :y, :x].copy()
         values = np.unique(coarse)
         if values.size > 1:
-            edge = np.zeros(coarse.shape, bool)
-            for axis in (1, 2):
-                step = np.diff(coarse, axis=axis) != 0
-                lo, hi = [slice(None)] * 3, [slice(None)] * 3
-                lo[axis], hi[axis] = slice(0, -1), slice(1, None)
-                edge[tuple(lo)] |= step
-                edge[tuple(hi)] |= step
+            edge = label_edges(coarse)
             # class intensities from full-resolution pixels of blocks away from any boundary (one pixel per block)
-            sample, inside = image[:, ::f, ::f], ~edge
-            stats = []
-            for v in values:
-                own = sample[inside & (coarse == v)]
-                stats.append((float(own.mean()), float(own.std()) + 0.02) if own.size else (0.5, 0.5))
+            stats = class_statistics(coarse, image[:, ::f, ::f], values)
             kz, ky, kx = np.nonzero(np.repeat(np.repeat(edge, f, axis=1), f, axis=2)[:, :y, :x])
             fy = np.clip((ky - (f - 1) / 2) / f, 0, coarse.shape[1] - 1)
             fx = np.clip((kx - (f - 1) / 2) / f, 0, coarse.shape[2] - 1)
@@ -202,15 +191,22 @@ class ScribbleSegmenter:
         return labels.astype(np.int16, copy=False)
 
 
-def class_statistics(labels: np.ndarray, image: np.ndarray, values: np.ndarray) -> list[tuple[float, float]]:
-    """(mean, std) of ``image`` per label in ``values``, from pixels whose 4 in-plane neighbours share their label."""
-    interior = np.ones(labels.shape, bool)
+def label_edges(labels: np.ndarray) -> np.ndarray:
+    """(z, Y, X) bool: pixels with an in-plane 4-neighbour of another label."""
+    edge = np.zeros(labels.shape, bool)
     for axis in (1, 2):
         step = np.diff(labels, axis=axis) != 0
         lo, hi = [slice(None)] * 3, [slice(None)] * 3
         lo[axis], hi[axis] = slice(0, -1), slice(1, None)
-        interior[tuple(lo)] &= ~step
-        interior[tuple(hi)] &= ~step
+        edge[tuple(lo)] |= step
+        edge[tuple(hi)] |= step
+    return edge
+
+
+def class_statistics(labels: np.ndarray, image: np.ndarray, values: np.ndarray) -> list[tuple[float, float]]:
+    """(mean, std) of ``image`` per label in ``values``, from pixels whose 4 in-plane neighbours share their label
+    (0.5, 0.5 for a label with no such pixel). The std has a floor of 0.02, so a flat region still admits noise."""
+    interior = ~label_edges(labels)
     stats = []
     for v in values:
         own = image[interior & (labels == v)]
