@@ -30,7 +30,8 @@ def project_with_run(tmp_path_factory):
     project = Project.create(root / "demo", classes=list(DEFAULT_CLASSES))
     for number, role in ((1, "approved"), (2, "reference")):
         image, label = cardiac_case(number, shape=(3, 64, 64))
-        image_file, label_file = write_image(image, root / f"p{number}.nii"), write_image(label, root / f"p{number}_gt.nii")
+        image_file = write_image(image, root / f"p{number}.nii")
+        label_file = write_image(label, root / f"p{number}_gt.nii")
         project.import_image(image_file, label=label_file, label_as=role, case_id=f"p{number}")
     c = preset("tiny")
     torch.manual_seed(0)
