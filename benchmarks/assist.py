@@ -246,7 +246,11 @@ def update_times(repeats: int) -> dict:
 
 
 # --- model proposals vs labelled patients ------------------------------------------------------------------------
-def proposals(counts: list[int], patients: int, iterations: int, work: Path) -> dict:
+MODEL_SETTINGS = {"image_size": 64, "channels": (8, 16, 32, 64, 128), "batch_size": 8}
+
+
+def proposals(counts: list[int], settings: dict, work: Path) -> dict:
+    """Supervised runs on ``counts`` labelled patients of one phantom set, each proposing the unseen test patients."""
     from sra_seg_core.assist.propose import load_proposer, propose
     from sra_seg_core.config import preset
     from sra_seg_core.io import read_image
@@ -254,15 +258,16 @@ def proposals(counts: list[int], patients: int, iterations: int, work: Path) -> 
     from sra_seg_core.trainer import Trainer
 
     data = work / "real"
-    write_acdc(data, cases=patients, seed=0)
+    write_acdc(data, cases=settings["patients"], seed=0)
+    iterations = settings["iterations"]
     rows = {}
     for count in counts:
         c = preset("demo")
         c.data.root, c.data.labeled_count = str(data), count
-        c.data.image_size = 96
+        c.data.image_size, c.model.channels = settings["image_size"], tuple(settings["channels"])
         c.train.method = "supervised"
         c.train.pretrain_iters, c.train.selftrain_iters = iterations, 0
-        c.train.batch_size, c.train.validate_every = 12, max(50, iterations // 6)
+        c.train.batch_size, c.train.validate_every = settings["batch_size"], max(25, iterations // 8)
         c.train.num_threads = os.cpu_count()
         start = time.perf_counter()
         run = work / f"run-{count}"
@@ -290,12 +295,13 @@ def proposals(counts: list[int], patients: int, iterations: int, work: Path) -> 
 # --- report -----------------------------------------------------------------------------------------------------
 def markdown(results: dict) -> str:
     s = results["settings"]
-    lines = [f"**{s['size']} size**: {s['cases']} cardiac phantom patients x {s['slices_per_case']} mid-ventricular "
-             f"slices (every slice with RV, Myo and LV), {s['machine']}; command `{s['command']}`; "
-             f"{s['minutes']:.1f} min in all.", "",
+    spent = ", ".join(f"{k} {v:.1f} min" for k, v in s.get("minutes_per_part", {}).items())
+    lines = [f"**{s['size']} size**: {s['cases']} cardiac phantom patients x {s['slices_per_case']} slices each "
+             f"(spread over the slices holding RV, Myo and LV), {s['machine']}; command `{s['command']}`; "
+             f"{spent}.", "",
              "| Tool | median interactions to Dice >= 0.90 (per structure) | reached within rounds | RV / Myo / LV "
              "median | Dice after 1 / 3 / 5 | s per update (median) |", "|---|---|---|---|---|---|"]
-    for tool in ("scribble", "smart fill", "manual brush"):
+    for tool in ("scribble", "smart fill", "manual brush") if "interactive" in results else ():
         r = results["interactive"][tool]
         per = r["median_per_structure"]
         after = " / ".join(f"{r['dice_after'][k]:.3f}" for k in ("1", "3", "5") if k in r["dice_after"])
@@ -304,17 +310,21 @@ def markdown(results: dict) -> str:
         lines.append(f"| {tool} | {r['median_interactions']:g}{extra} | {100 * r['reached_fraction']:.0f} % of "
                      f"{r['structures']} in {r['rounds']} | {per.get('RV', 0):g} / {per.get('Myo', 0):g} / "
                      f"{per.get('LV', 0):g} | {after} | {upd} |")
-    p = results["interactive"]["propagation"]
-    lines += ["", f"Propagation to the next slice (no model, mean Dice over structures and slice pairs): "
-                  f"propagated {p['propagated']:.3f} vs copying the slice {p['copied']:.3f}.", "",
-              "| Slice | scribble update median / min (s) | multiscale factor | smart fill median / min (s) |",
+    if "interactive" in results:
+        p = results["interactive"]["propagation"]
+        lines += ["", f"Propagation to the next slice (no model, mean Dice over structures and slice pairs): "
+                      f"propagated {p['propagated']:.3f} vs copying the slice {p['copied']:.3f}."]
+    lines += ["", "| Slice | scribble update median / min (s) | multiscale factor | smart fill median / min (s) |",
               "|---|---|---|---|"]
-    for name, t in results["update_times"].items():
+    for name, t in results.get("update_times", {}).items():
         lines.append(f"| {name} | {t['scribble_update_median_s']:.3f} / {t['scribble_update_min_s']:.3f} | "
                      f"{t['multiscale_factor']} | {t['smart_fill_median_s']:.3f} / {t['smart_fill_min_s']:.3f} |")
     if results.get("proposals"):
-        lines += ["", f"Model proposals (supervised runs of the real trainer, {s['iterations']} iterations at 96 x 96, "
-                      "proposing whole unseen test patients, 3-D Dice):", "",
+        m = s["model"]
+        lines += ["", f"Model proposals: supervised runs of the real trainer on {m['patients']} phantom patients "
+                      f"(split 70/10/20 by patient), {m['iterations']} iterations, batch {m['batch_size']}, "
+                      f"{m['image_size']} x {m['image_size']} input, channels {tuple(m['channels'])}; each proposes "
+                      "the whole unseen test patients, 3-D Dice per structure:", "",
                   "| labelled patients | labelled slices | RV | Myo | LV | mean Dice | test cases | train min |",
                   "|---|---|---|---|---|---|---|---|"]
         for count, r in results["proposals"].items():
@@ -324,36 +334,54 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+PARTS = ("interactive", "times", "models")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="fewer cases, rounds and iterations (a few minutes)")
-    parser.add_argument("--no-models", action="store_true", help="skip the proposal training runs")
+    parser.add_argument("--quick", action="store_true", help="fewer cases, rounds and iterations")
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help="comma-separated parts to run (interactive, times, models); the others keep the values "
+                             "of the previous results file")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args(argv)
-    started = time.perf_counter()
-    cases = [101, 102, 103] if args.quick else [101, 102, 103, 104, 105, 106]
-    slices = 2 if args.quick else 3
-    rounds = {"scribble": 6, "smart fill": 6, "manual brush": 30}
-    settings = {"size": "quick" if args.quick else "full", "cases": len(cases), "slices_per_case": slices,
-                "iterations": 300 if args.quick else 600, "command": "python benchmarks/assist.py"
-                + (" --quick" if args.quick else "") + (" --no-models" if args.no_models else ""),
-                "machine": f"{os.cpu_count()}-core CPU ({platform.machine()})"}
-    print("simulated annotator ...", file=sys.stderr, flush=True)
-    results = {"settings": settings, "interactive": interactive(cases, slices, rounds)}
-    print("update times ...", file=sys.stderr, flush=True)
-    results["update_times"] = update_times(5 if args.quick else 11)
-    if not args.no_models:
-        print("proposal runs ...", file=sys.stderr, flush=True)
-        with tempfile.TemporaryDirectory(prefix="sra-seg-assist-") as work:
-            results["proposals"] = proposals([1, 2, 4], 12 if args.quick else 20, settings["iterations"], Path(work))
-    settings["minutes"] = (time.perf_counter() - started) / 60
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        parser.error(f"unknown parts {sorted(unknown)}; choose from {', '.join(PARTS)}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = "assist_quick" if args.quick else "assist"
-    (out / f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n")
-    text = markdown(results)
-    (out / f"{stem}.md").write_text(text)
-    print(text)
+    previous = out / f"{stem}.json"
+    results = json.loads(previous.read_text()) if previous.exists() else {}
+    cases = [101, 102, 103] if args.quick else [101, 102, 103, 104, 105, 106]
+    slices = 2 if args.quick else 3
+    rounds = {"scribble": 6, "smart fill": 6, "manual brush": 30}
+    settings = results.setdefault("settings", {})
+    settings.update({"size": "quick" if args.quick else "full", "cases": len(cases), "slices_per_case": slices,
+                     "command": "python benchmarks/assist.py" + (" --quick" if args.quick else ""),
+                     "machine": f"{os.cpu_count()}-core CPU ({platform.machine()}), shared with other jobs"})
+    minutes = settings.setdefault("minutes_per_part", {})
+
+    def save() -> None:
+        previous.write_text(json.dumps(results, indent=2) + "\n")
+        (out / f"{stem}.md").write_text(markdown(results))
+
+    for part in parts:
+        print(f"{part} ...", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        if part == "interactive":
+            results["interactive"] = interactive(cases, slices, rounds)
+        elif part == "times":
+            results["update_times"] = update_times(5 if args.quick else 11)
+        else:
+            settings["model"] = dict(MODEL_SETTINGS, iterations=150 if args.quick else 400,
+                                     patients=10 if args.quick else 16)
+            with tempfile.TemporaryDirectory(prefix="sra-seg-assist-") as work:
+                results["proposals"] = proposals([1, 2, 4], settings["model"], Path(work))
+        minutes[part] = (time.perf_counter() - started) / 60
+        save()
+    print(markdown(results))
     return 0
 
 

@@ -137,9 +137,10 @@ class ScribbleSegmenter:
         if self.factor > 1:
             markers = self._coarse_markers(markers)
         flooded = ndimage.watershed_ift(self.cost[zs], markers, structure=self.structure)
-        if self.factor > 1:
+        if self.factor > 1:  # the band refinement decides boundary pixels by intensity already
             flooded = self._refine(flooded, self.image[zs], scribbles)
-        flooded = settle_boundary(flooded, self.image[zs], scribbles)
+        else:
+            flooded = settle_boundary(flooded, self.image[zs], scribbles)
         flooded[flooded == BACKGROUND] = 0
         return flooded.astype(np.uint8)
 

@@ -99,23 +99,28 @@ def smart_fill_preview(image: np.ndarray, labels: np.ndarray, seed: tuple[int, i
         structure[0] = structure[2] = False
     components, _ = ndimage.label(candidates, structure=structure)
     region = components == components[local_z, y, x]
-    if fill_holes:
-        holes = ndimage.binary_fill_holes(region, structure=structure) & ~region
-        region |= holes if paint_over else holes & (sub_labels == 0)
+    if fill_holes:  # within the region's bounding box: a small fill on a 2048 x 2048 slice stays fast
+        box = tuple(slice(int(idx[0]), int(idx[-1]) + 1) for idx in
+                    (np.flatnonzero(region.any(axis=tuple(a for a in range(3) if a != axis))) for axis in range(3)))
+        holes = ndimage.binary_fill_holes(region[box], structure=structure) & ~region[box]
+        region[box] |= holes if paint_over else holes & (sub_labels[box] == 0)
     region &= sub_labels != value
     mask = np.zeros(image.shape, bool)
     mask[zs] = region
     return FillPreview(mask, (z, y, x), mean, float(tolerance))
 
 
-def preview_edits(labels: np.ndarray, mask: np.ndarray, value: int) -> list[SliceEdit]:
+def preview_edits(labels: np.ndarray, mask: np.ndarray, value) -> list[SliceEdit]:
     """The per-slice edits that write ``value`` where ``mask`` (Z, Y, X) bool is set into ``labels`` (Z, Y, X) uint8.
 
+    value: one label, or a (Z, Y, X) label map whose values are written (a scribble or propagation preview).
     One edit per slice that changes, in slice order; together they are one undo step.
     """
+    values = None if np.ndim(value) == 0 else np.asarray(value)
     edits = []
     for z in np.flatnonzero(mask.reshape(mask.shape[0], -1).any(axis=1)):
-        edit = make_edit(labels[z], int(z), np.flatnonzero(mask[z]), value)
+        where = np.flatnonzero(mask[z])
+        edit = make_edit(labels[z], int(z), where, value if values is None else values[z].flat[where])
         if edit is not None:
             edits.append(edit)
     return edits
