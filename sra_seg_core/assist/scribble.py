@@ -2,10 +2,10 @@
 
 The algorithm is the seeded watershed on the gradient (the image foresting transform, ``scipy.ndimage.watershed_ift``):
 every unmarked pixel takes the class of the scribble it can reach by the path whose highest gradient is lowest, so
-regions meet where intensity edges are strongest. It was chosen over the random walker by measurement
-(``benchmarks/assist.py``; a sparse random walker with warm-started conjugate gradients took 3-10 s per 256 x 256
-update on two cores, and its point-like seeds bled into the background, while the watershed takes about 10 ms at
-256 x 256 and was more accurate after the first strokes on the cardiac phantoms).
+regions meet where intensity edges are strongest. It was chosen over the random walker by a one-off measurement
+while writing this module: a sparse random walker (warm-started conjugate gradients) took 3-10 s per 256 x 256 update
+on two shared cores and its small seeds bled into the background (Myo Dice near 0 from one dab per structure), while
+the watershed takes tens of milliseconds and reaches the Dice in ``benchmarks/assist.py``.
 
 State kept between updates (one :class:`ScribbleSegmenter` per image while the user adds strokes): the normalised
 image, its block-averaged copy and the quantised gradient, so an update is one foresting transform.
