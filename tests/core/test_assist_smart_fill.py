@@ -88,3 +88,14 @@ def test_preview_edits_write_the_mask_as_one_edit_per_changed_slice():
 def test_a_seed_outside_the_volume_is_refused():
     with pytest.raises(ValueError, match="outside"):
         smart_fill_preview(np.zeros((1, 4, 4)), np.zeros((1, 4, 4), np.uint8), (0, 9, 0), value=1)
+
+
+def test_preview_edits_can_write_a_label_map_where_the_mask_is_set():
+    labels = np.zeros((1, 4, 4), np.uint8)
+    values = np.arange(16, dtype=np.uint8).reshape(1, 4, 4) % 3
+    mask = np.zeros(labels.shape, bool)
+    mask[0, 1:3] = True
+    for e in preview_edits(labels, mask, values):
+        e.apply(labels)
+    np.testing.assert_array_equal(labels[mask], values[mask])
+    assert not labels[~mask].any()
