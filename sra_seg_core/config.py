@@ -227,6 +227,7 @@ class TrainConfig:
     log_every: int = setting(10, ge=1)  # progress events
     checkpoint_every: int = setting(500, ge=1)  # latest.pt
     num_threads: int | None = setting(None, ge=1, le=4096)  # CPU threads (None: torch default)
+    init_checkpoint: str = ""  # start stage 1 from these weights (the labelling assistant's fine-tune)
 
 
 @dataclass

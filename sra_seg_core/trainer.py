@@ -414,6 +414,8 @@ class Trainer:
         if state:
             self.student.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
+        elif c.train.init_checkpoint:
+            self._load_initial_weights(Path(c.train.init_checkpoint))
         self.emit(Event("stage", stage=stage, iteration=start, total=total,
                         message=self._stage_description(stage)))
         def make_step():
@@ -801,6 +803,15 @@ class Trainer:
                 raise ConfigError(f"cannot resume: {path} does not exist (was the run started?)")
             return None
         return check_model_checkpoint(read_checkpoint(path, map_location=self.device), path)
+
+    def _load_initial_weights(self, path: Path) -> None:
+        """Start the student from another run's weights (a fine-tune); they must fit this run's network."""
+        weights = read_checkpoint(path, map_location=self.device).get("model")
+        try:
+            self.student.load_state_dict(weights)
+        except (RuntimeError, TypeError) as exc:
+            raise ConfigError(f"train.init_checkpoint {path}: its weights do not fit this run's network (same "
+                              f"model.channels and classes needed): {str(exc)[:160]}") from None
 
     def _load_latest(self) -> dict:
         state = check_resumable(self._load_checkpoint(self.ckpt_dir / runs.LATEST), self.ckpt_dir / runs.LATEST)

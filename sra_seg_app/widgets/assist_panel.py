@@ -1,0 +1,150 @@
+"""The assisted-labelling panel: tool, tolerance, 3-D / paint over, accept per class. Layout and bindings only —
+the state and rules are :class:`~sra_seg_app.model.assist.AssistModel`'s."""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup, QCheckBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSlider, QToolButton,
+    QVBoxLayout, QWidget,
+)
+
+from sra_seg_app.model.assist import K_RANGE, AssistModel, Tool
+
+TOOLS = ((Tool.SMART_FILL, "Smart fill", "Click inside a structure; the wheel or the slider sets the tolerance"),
+         (Tool.SCRIBBLE, "Scribble", "Draw a few strokes per class and one in the background (class 0)"),
+         (Tool.PROPOSE, "Propose", "The model's labels for this slice (Shift: the whole case)"),
+         (Tool.PROPAGATE, "Propagate", "Propose the next slice from this one"))
+_K_STEPS = 100  # slider resolution over K_RANGE
+
+
+class AssistPanel(QWidget):
+    """Binds to one :class:`AssistModel` at a time (:meth:`bind`). ``accepted`` carries the edits to push as one
+    undo step; the workspace tells the panel the current slice (:meth:`set_slice`)."""
+
+    accepted = Signal(list)
+
+    def __init__(self, class_names: list[str], parent=None):
+        super().__init__(parent)
+        self.model: AssistModel | None = None
+        self.z = 0
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+
+        tools = QGroupBox("Assist")
+        grid = QGridLayout(tools)
+        self.tool_group = QButtonGroup(self)
+        self.tool_buttons: dict[Tool, QToolButton] = {}
+        for k, (tool, text, tip) in enumerate(TOOLS):
+            button = QToolButton(checkable=True, text=text, toolTip=tip)
+            button.setMinimumWidth(80)
+            button.clicked.connect(lambda _=False, t=tool: self._use(t))
+            self.tool_group.addButton(button)
+            self.tool_buttons[tool] = button
+            grid.addWidget(button, k // 2, k % 2)
+        layout.addWidget(tools)
+
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Tolerance"))
+        self.k_slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=_K_STEPS,
+                                toolTip="Smart fill: intensity band in local standard deviations (wheel over the "
+                                        "image while the preview shows)")
+        self.k_slider.valueChanged.connect(self._k_from_slider)
+        row.addWidget(self.k_slider)
+        self.k_label = QLabel()
+        row.addWidget(self.k_label)
+        layout.addLayout(row)
+        self.three_d = QCheckBox("3-D (whole volume)")
+        self.three_d.toggled.connect(lambda on: self.model and self.model.set_three_d(on))
+        self.paint_over = QCheckBox("Paint over other classes")
+        self.paint_over.toggled.connect(lambda on: self.model and self.model.set_paint_over(on))
+        layout.addWidget(self.three_d)
+        layout.addWidget(self.paint_over)
+
+        accept_box = QGroupBox("Accept classes")
+        accept_layout = QVBoxLayout(accept_box)
+        self.class_boxes: dict[int, QCheckBox] = {}
+        for value, name in enumerate(class_names, start=1):
+            box = QCheckBox(f"{value} {name}", checked=True)
+            self.class_boxes[value] = box
+            accept_layout.addWidget(box)
+        buttons = QHBoxLayout()
+        self.accept_button = QPushButton("Accept (Enter)")
+        self.accept_button.clicked.connect(self.accept)
+        self.cancel_button = QPushButton("Cancel (Esc)")
+        self.cancel_button.clicked.connect(lambda: self.model and self.model.cancel())
+        buttons.addWidget(self.accept_button)
+        buttons.addWidget(self.cancel_button)
+        accept_layout.addLayout(buttons)
+        layout.addWidget(accept_box)
+
+        self.status = QLabel(wordWrap=True)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+        self._sync()
+
+    # --- binding --------------------------------------------------------------------------------------------------
+    def bind(self, model: AssistModel | None) -> None:
+        if self.model is not None:
+            for signal in (self.model.settingsChanged, self.model.previewChanged, self.model.sourceChanged):
+                signal.disconnect(self._sync)
+        self.model = model
+        if model is not None:
+            for signal in (model.settingsChanged, model.previewChanged, model.sourceChanged):
+                signal.connect(self._sync)
+        self._sync()
+
+    def set_slice(self, z: int) -> None:
+        self.z = int(z)
+
+    def accept(self) -> None:
+        if self.model is None:
+            return
+        chosen = [v for v, box in self.class_boxes.items() if box.isChecked()]
+        everything = len(chosen) == len(self.class_boxes)
+        edits = self.model.accept(None if everything else chosen)
+        if edits:
+            self.accepted.emit(edits)
+
+    def _use(self, tool: Tool) -> None:
+        if self.model is None:
+            return
+        self.model.set_tool(tool)
+        if tool == Tool.PROPOSE and self.model.model is not None:
+            self.model.propose([self.z])
+        elif tool == Tool.PROPAGATE and self.z + 1 < self.model.labels.shape[0]:
+            self.model.propagate_to(self.z, self.z + 1)
+
+    def _k_from_slider(self, step: int) -> None:
+        if self.model is not None:
+            lo, hi = K_RANGE
+            self.model.set_k(lo * (hi / lo) ** (step / _K_STEPS))  # log scale: fine steps at narrow bands
+
+    def _sync(self) -> None:
+        model = self.model
+        enabled = model is not None
+        for widget in (*self.tool_buttons.values(), self.k_slider, self.three_d, self.paint_over):
+            widget.setEnabled(enabled)
+        if model is None:
+            self.status.setText("Open a case to use the assistant.")
+            self.accept_button.setEnabled(False)
+            self.cancel_button.setEnabled(False)
+            return
+        self.tool_buttons[model.tool].setChecked(True)
+        self.tool_buttons[Tool.PROPOSE].setEnabled(model.model is not None)
+        lo, hi = K_RANGE
+        step = round(_K_STEPS * math.log(model.k / lo) / math.log(hi / lo))
+        self.k_slider.blockSignals(True)
+        self.k_slider.setValue(step)
+        self.k_slider.blockSignals(False)
+        self.k_label.setText(f"{model.k:.1f} σ")
+        for box, value in ((self.three_d, model.three_d), (self.paint_over, model.paint_over)):
+            box.blockSignals(True)
+            box.setChecked(value)
+            box.blockSignals(False)
+        has_preview = model.preview is not None
+        self.accept_button.setEnabled(has_preview)
+        self.cancel_button.setEnabled(has_preview)
+        self.status.setText(model.status)
