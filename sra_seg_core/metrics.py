@@ -305,6 +305,11 @@ def _label_files(folder: Path) -> dict[str, Path]:
     return chosen
 
 
+def label_files_by_case(folder: str | os.PathLike) -> dict[str, Path]:
+    """Label files under ``folder`` (recursively) by case name, paired as :func:`match_pairs` pairs folders."""
+    return _label_files(Path(folder))
+
+
 def match_pairs(
     pred_path: str | os.PathLike,
     gt_path: str | os.PathLike,
