@@ -239,7 +239,8 @@ def test_export_json_says_what_when_and_from_where(project, tmp_path):
     saved = json.loads((tmp_path / "out" / "export.json").read_text())
     assert saved["format"] == "sra-seg-export" and saved["project"]["path"] == str(project.path)
     assert saved["source"] == "prediction" and saved["exported_at"]
-    assert saved["formats"] == {"nifti": True, "png_masks": False, "png_overlays": True, "metrics_csv": True}
+    assert saved["formats"] == {"nifti": True, "png_masks": False, "png_overlays": True, "metrics_csv": True,
+                               "dicom_seg": False}
     assert saved["files"] == len(report.files) == len(exported_files(tmp_path / "out"))
     assert sorted(saved["file_list"]) == exported_files(tmp_path / "out")
 
