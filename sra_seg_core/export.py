@@ -44,7 +44,7 @@ from __future__ import annotations
 import csv
 import io as text_io
 from collections.abc import Callable
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -56,7 +56,7 @@ from sra_seg_core.errors import ConfigError, InputError, SraSegError
 from sra_seg_core.image import Image
 from sra_seg_core.io.itk import write_itk
 from sra_seg_core.lazy import lazy_module
-from sra_seg_core.metrics import CSV_COLUMNS, ClassMetrics, case_metrics
+from sra_seg_core.metrics import CSV_COLUMNS, ClassMetrics, case_metrics, csv_values
 from sra_seg_core.project import Project
 
 sitk = lazy_module("SimpleITK")  # imported on first use (start-up time)
@@ -370,8 +370,7 @@ def _write_metrics(path: Path, scores: list[tuple[str, str, ClassMetrics]], proj
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(METRICS_COLUMNS)
     for case_id, kind, metrics in scores:
-        label, *values = astuple(metrics)
-        writer.writerow([case_id, label, *(repr(float(v)) for v in values), kind, names.get(label, str(label))])
+        writer.writerow([case_id, *csv_values(metrics), kind, names.get(metrics.label, str(metrics.label))])
     return atomic_write_text(path, buffer.getvalue())
 
 

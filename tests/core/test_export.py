@@ -170,7 +170,7 @@ def test_metrics_csv_has_the_standard_columns_first_and_scores_against_the_refer
         got = [r for r in rows if r["source"] == source]
         for row, metrics in zip(got, expected):
             for column in CSV_COLUMNS[2:]:
-                assert float(row[column]) == pytest.approx(getattr(metrics, column), nan_ok=True)
+                assert float(row[column]) == pytest.approx(float(getattr(metrics, column)), nan_ok=True)
     assert report.metrics["approved"]["cases"] == 1
     assert report.metrics["approved"]["dice"] == pytest.approx(np.mean([m.dice for m in case_metrics(
         boxes(), boxes(shift=1), [1, 2, 3], spacing)]))
