@@ -1,0 +1,1 @@
+"""Reusable widgets of the Studio: layout and binding to a model only."""
