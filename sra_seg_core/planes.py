@@ -63,7 +63,7 @@ class PlaneGeometry:
 
     def slice(self, volume: np.ndarray, index: int) -> np.ndarray:
         """Slice ``index`` along the normal of a (Z, Y, X[, C]) array as (rows, cols[, C]): a view, not a copy."""
-        plane = np.take(volume, index, axis=self.normal)
+        plane = volume[(slice(None),) * self.normal + (int(index),)]  # basic indexing: a view (np.take copies)
         rest = [a for a in range(3) if a != self.normal]
         order = [rest.index(self.rows), rest.index(self.cols), *range(2, plane.ndim)]
         plane = plane.transpose(order)

@@ -49,6 +49,8 @@ class IndicesPanel(QWidget):
         self.plot.setLabel("bottom", "mean of method and reference")
         self.plot.setLabel("left", "method − reference")
         self.plot.showGrid(x=True, y=True, alpha=0.2)
+        for axis in ("left", "bottom"):  # mL and % read as they are, never as "(x0.001)"
+            self.plot.getAxis(axis).enableAutoSIPrefix(False)
         self.scatter = pg.ScatterPlotItem(size=8, brush=pg.mkBrush("#56B4E9"), pen=pg.mkPen("w"))
         self.plot.addItem(self.scatter)
         self.lines = {key: pg.InfiniteLine(angle=0, pen=pg.mkPen(color, width=1, style=style))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from sra_seg_app._pyqtgraph import pg
 from sra_seg_app.model.planes import VIEW_3D, PlanesModel
@@ -88,6 +88,10 @@ class PlaneView(pg.GraphicsView):
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.label_item = pg.ImageItem(axisOrder="row-major")
         self.label_item.setZValue(1)
+        # A crosshair move repaints every view but changes the slice of one: the others then blit cached pixmaps
+        # instead of scaling their images again (QGraphicsItem device-coordinate cache).
+        for item in (self.image_item, self.label_item):
+            item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         pen = pg.mkPen(_CROSSHAIR, width=1)
         self.v_line = pg.InfiniteLine(angle=90, movable=False, pen=pen)
         self.h_line = pg.InfiniteLine(angle=0, movable=False, pen=pen)
