@@ -190,8 +190,8 @@ class PlaneView(pg.GraphicsView):
 class PlaneViews(QWidget):
     """The views of the model's layout: 1x1, 1x3 (axial, coronal, sagittal) or 2x2 with the 3-D view.
 
-    surface: the widget to put in the 3-D cell (e.g. :class:`~sra_seg_app.widgets.surface_view.SurfaceView`);
-    without one the 2x2 layout leaves the cell empty.
+    surface: the widget to put in the 3-D cell (e.g. :class:`~sra_seg_app.widgets.surface_view.SurfaceView`, which
+    is then fed the model's labels and class visibility); without one the 2x2 layout leaves the cell empty.
     """
 
     def __init__(self, model: PlanesModel, surface: QWidget | None = None, parent: QWidget | None = None):
@@ -213,6 +213,11 @@ class PlaneViews(QWidget):
     def _on_changed(self, kind: str) -> None:
         if kind == "layout":
             self._arrange()
+        elif kind in ("volume", "labels") and hasattr(self.surface, "set_labels"):
+            self.surface.set_labels(self.model.labels, self.model.image.affine, self.model.colors)
+        elif kind == "overlay" and hasattr(self.surface, "set_class_visible"):
+            for value in self.model.colors:
+                self.surface.set_class_visible(value, value not in self.model.hidden)
 
     def _arrange(self) -> None:
         for widget in [*self.views.values(), self.surface]:

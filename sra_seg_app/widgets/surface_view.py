@@ -106,7 +106,9 @@ class SurfaceView(QWidget):
                               smooth_sigma=self.smooth_sigma)
         for value, mesh in meshes.items():
             color = QColor(self.colors.get(value, "#CCCCCC"))
-            item = GLMeshItem(meshdata=MeshData(vertexes=mesh.vertices, faces=mesh.faces), smooth=True,
+            # smooth=False: face normals are one numpy cross product, while pyqtgraph's per-vertex normals loop over
+            # the faces in Python (1.3 s for a 10 x 256 x 256 heart vs 0.2 s); the mask smoothing hides the facets.
+            item = GLMeshItem(meshdata=MeshData(vertexes=mesh.vertices, faces=mesh.faces), smooth=False,
                               shader="shaded", color=(color.redF(), color.greenF(), color.blueF(), 1.0),
                               glOptions="opaque")
             item.setVisible(value not in self.hidden)

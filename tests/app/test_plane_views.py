@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
+from PySide6.QtWidgets import QWidget
 
 from sra_seg_app.model.planes import PlanesModel
 from sra_seg_app.widgets.plane_views import PlaneViews, label_lut
@@ -124,3 +125,28 @@ def test_indices_panel_fills_table_and_bland_altman(qtbot):
     np.testing.assert_allclose(diffs, [-0.05, 0.01, -0.1])
     assert panel.lines["bias"].value() == pytest.approx(np.mean([-0.05, 0.01, -0.1]))
     assert "n = 3" in panel.summary.text()
+
+
+def test_the_3d_cell_follows_the_models_labels_and_visibility(qtbot, model):
+    class FakeSurface(QWidget):
+        def __init__(self):
+            super().__init__()
+            self.calls = []
+
+        def set_labels(self, labels, affine, colors):
+            self.calls.append(("labels", int(labels.sum()), tuple(colors)))
+
+        def set_class_visible(self, value, visible):
+            self.calls.append(("visible", value, visible))
+
+    surface = FakeSurface()
+    widget = PlaneViews(model, surface)
+    qtbot.addWidget(widget)
+    model.set_layout("2x2")
+    assert widget.grid.indexOf(surface) >= 0
+    edited = model.labels.copy()
+    edited[0, 0, 0] = 1
+    model.set_labels(edited)
+    assert surface.calls[-1] == ("labels", int(edited.sum()), (1, 3))
+    model.set_class_visible(3, False)
+    assert ("visible", 3, False) in surface.calls
