@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sra_seg_core.errors import ConfigError
+from sra_seg_core.errors import ConfigError, InputError
 
 
 def register(actions) -> None:
@@ -43,6 +43,9 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"{args.csv}: is inside the project folder; write the table outside it")
         report = project_indices(project, _pairs(project, args.pair))
     print(format_report(report))
+    if not report.rows:  # nothing to tabulate is a failed command, and no empty table is left behind
+        raise InputError(f"no patient has label maps for both its ED and ES frames ({len(report.skipped)} "
+                         "skipped, reasons above)", args.dir)
     for path in write_indices_csv(args.csv, report):
         print(f"wrote {path}")
-    return 0 if report.rows else 2
+    return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sra_seg_core.errors import InputError
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -29,6 +31,9 @@ def run(args: argparse.Namespace) -> int:
     report, inputs = acdc_indices(args.data, args.pred)
     check_not_an_input(args.csv, inputs)
     print(format_report(report))
+    if not report.rows:  # nothing to tabulate is a failed command, and no empty table is left behind
+        raise InputError(f"no patient has label maps for both its ED and ES frames ({len(report.skipped)} "
+                         "skipped, reasons above)", args.data)
     for path in write_indices_csv(args.csv, report):
         print(f"wrote {path}")
-    return 0 if report.rows else 2
+    return 0

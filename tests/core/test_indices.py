@@ -167,3 +167,29 @@ def test_project_indices_refuses_a_csv_inside_the_project(tmp_path, capsys):
 def test_image_spacing_zyx_is_what_indices_expect():
     image = Image.from_spacing(np.zeros((2, 3, 4)), spacing=(1.25, 1.5, 8.0))
     assert image.spacing_zyx == SPACING_ZYX
+
+
+def test_project_indices_takes_frames_chosen_with_pair(tmp_path, capsys):
+    from sra_seg_core.image import Image
+
+    proj = tmp_path / "proj"
+    ed, es = _heart(lv=1000, rv=800, myo=600), _heart(lv=400, rv=500, myo=620)
+    with Project.create(proj) as project:
+        for name in ("scan_a", "scan_b"):  # no Info.cfg anywhere: frames must be chosen
+            write_image(Image.from_spacing(np.zeros(ed.shape, np.int16), (1.25, 1.5, 8.0)), tmp_path / f"{name}.nii.gz")
+            project.import_image(tmp_path / f"{name}.nii.gz", group="heart")
+        project.save_label("scan_a", ed)
+        project.save_label("scan_b", es)
+        for z in range(ed.shape[0]):
+            project.set_slice_status("scan_a", z, "d")
+            project.set_slice_status("scan_b", z, "d")
+        project.save()
+    out = tmp_path / "out.csv"
+    assert main(["project", "indices", str(proj), "--csv", str(out)]) == 2  # nothing to compute without frames
+    captured = capsys.readouterr()
+    assert "--pair" in captured.out and captured.err.startswith("error:") and not out.exists()
+    assert main(["project", "indices", str(proj), "--csv", str(out), "--pair", "scan_a:scan_b"]) == 0
+    [row] = list(csv.DictReader(out.open()))
+    assert (row["patient"], row["source"], row["ed_frame"], row["es_frame"]) == ("heart", "approved", "scan_a",
+                                                                                 "scan_b")
+    assert float(row["lv_ef_pct"]) == pytest.approx(60.0) and float(row["myo_mass_g"]) == pytest.approx(9.45)
