@@ -341,12 +341,18 @@ class _Job:
 
         self.check_cancel()
         source = Path(self.project.case(case_id).source)
+        if not source.exists():
+            self.report.skipped.append((case_id, f"no DICOM-SEG: its source {source} is not there any more"))
+            return
         if not (image.meta.get("dicom_series") or source.is_dir()):
             self.report.skipped.append((case_id, "not imported from a DICOM series; no DICOM-SEG written"))
             return
         path = self.out_dir / "dicom-seg" / f"{name}.dcm"
-        self.report.files.append(write_dicom_seg(labels, image, source, path, self.project.classes,
-                                                 automatic=kind == "prediction"))
+        try:
+            self.report.files.append(write_dicom_seg(labels, image, source, path, self.project.classes,
+                                                     automatic=kind == "prediction"))
+        except InputError as exc:  # the source series is gone or changed: the case's other files still count
+            self.report.skipped.append((case_id, f"no DICOM-SEG: {exc}"))
 
     def _score(self, case_id: str, kind: str, labels: np.ndarray, reference: np.ndarray, image: Image) -> None:
         self.check_cancel()

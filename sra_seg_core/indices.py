@@ -343,7 +343,9 @@ def project_indices(project, pairs: Mapping[str, tuple[str, str]] | None = None)
     """
     from sra_seg_core.project.manifest import SliceStatus
 
-    DONE = SliceStatus.DONE.value  # noqa: N806 - a constant of this function
+    def all_done(case_id: str) -> bool:
+        return set(project.slice_status(case_id)) == {SliceStatus.DONE.value}
+
     values = project_label_values(project.classes)
     groups: dict[str, list] = {}
     for case in project.cases:
@@ -363,7 +365,7 @@ def project_indices(project, pairs: Mapping[str, tuple[str, str]] | None = None)
         ed_case, es_case = (project.case(i) for i in frames)
         sources = {
             "reference": lambda cid: project.read_reference(cid),
-            "approved": lambda cid: project.read_label(cid) if set(project.slice_status(cid)) == {DONE} else None,
+            "approved": lambda cid: project.read_label(cid) if all_done(cid) else None,
             "prediction": lambda cid: project.read_prediction(cid),
         }
         for source, read in sources.items():

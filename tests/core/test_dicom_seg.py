@@ -134,3 +134,19 @@ def test_project_export_skips_dicom_seg_for_a_case_not_from_dicom(tmp_path, caps
     assert main(["project", "export", str(tmp_path / "proj"), str(tmp_path / "out"), "--dicom-seg"]) == 0
     assert "not imported from a DICOM series" in capsys.readouterr().out
     assert not (tmp_path / "out" / "dicom-seg").exists()
+
+
+def test_a_deleted_source_series_skips_only_the_dicom_seg(tmp_path, capsys):
+    import shutil
+
+    folder = write_series(tmp_path / "series")
+    with Project.create(tmp_path / "proj") as project:
+        case = project.import_image(folder, copy=True)  # stored as NIfTI; the series may then be deleted
+        project.save_label(case.id, _labels(case.shape))
+        project.save()
+        case_id = case.id
+    shutil.rmtree(folder)
+    out = tmp_path / "out"
+    assert main(["project", "export", str(tmp_path / "proj"), str(out), "--dicom-seg"]) == 0
+    assert "no DICOM-SEG: its source" in capsys.readouterr().out
+    assert (out / "nifti" / f"{case_id}.nii.gz").exists() and not (out / "dicom-seg").exists()
