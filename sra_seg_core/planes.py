@@ -93,20 +93,30 @@ def _letter(direction: np.ndarray) -> str:
     return _LETTERS[axis][0 if direction[axis] > 0 else 1]
 
 
-def plane_geometries(affine: np.ndarray, shape) -> dict[str, PlaneGeometry]:
-    """The three planes of a (Z, Y, X) volume with the (4, 4) voxel (i, j, k) -> RAS+ mm ``affine``."""
+def plane_geometries(affine: np.ndarray, shape, *, stored: bool = False) -> dict[str, PlaneGeometry]:
+    """The three planes of a (Z, Y, X) volume with the (4, 4) voxel (i, j, k) -> RAS+ mm ``affine``.
+
+    stored: show the array as stored instead (axial = ``array[k]`` with row 0 on top, coronal = ``array[:, j]``,
+    sagittal = ``array[:, :, i]``, no flips; markers still from the affine) — for pictures (PNG, a fundus photograph)
+    whose identity affine says nothing about a patient.
+    """
     from nibabel.orientations import io_orientation
 
     affine = np.asarray(affine, dtype=np.float64)
     ornt = io_orientation(affine)  # per voxel axis i, j, k: (nearest world axis, +1/-1)
     array_axis_of_world = {int(world): 2 - voxel for voxel, (world, _) in enumerate(ornt)}
+    if stored:
+        array_axis_of_world = {2: 0, 1: 1, 0: 2}
     spacing_zyx = np.linalg.norm(affine[:3, :3], axis=0)[::-1]
     planes = {}
     for name, (normal_w, rows_w, cols_w) in _LAYOUT.items():
         normal, rows, cols = (array_axis_of_world[w] for w in (normal_w, rows_w, cols_w))
+        if stored:  # axial (k fixed): rows j, columns i; the others: rows k, columns the remaining axis
+            rows, cols = (1, 2) if normal == 0 else (0, 2 if normal == 1 else 1)
         # the voxel axis's true world direction (affine column), and whether it points to the + side of its world axis
         rows_dir, cols_dir = affine[:3, 2 - rows], affine[:3, 2 - cols]
-        flip_rows, flip_cols = bool(rows_dir[rows_w] > 0), bool(cols_dir[cols_w] > 0)
+        flip_rows = False if stored else bool(rows_dir[rows_w] > 0)
+        flip_cols = False if stored else bool(cols_dir[cols_w] > 0)
         down, right = -rows_dir if flip_rows else rows_dir, -cols_dir if flip_cols else cols_dir
         markers = {"top": _letter(-down), "bottom": _letter(down), "left": _letter(-right), "right": _letter(right)}
         planes[name] = PlaneGeometry(

@@ -45,7 +45,8 @@ class PlanesModel(QObject):
         if labels is not None and labels.shape != image.shape:
             raise ValueError(f"labels {labels.shape} do not match the image {image.shape}")
         self.image, self.labels = image, labels
-        self.planes = plane_geometries(image.affine, image.shape)
+        # a picture is shown as stored (row 0 on top); a volume the way radiologists read it
+        self.planes = plane_geometries(image.affine, image.shape, stored=image.is_2d)
         self.crosshair = tuple(int(n) // 2 for n in image.shape)  # type: ignore[assignment]
         self.window = display_window(image.array)
         if colors is not None:

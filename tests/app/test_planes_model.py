@@ -89,3 +89,10 @@ def test_readout_at_the_crosshair(model):
 def test_labels_of_another_shape_are_refused(model):
     with pytest.raises(ValueError):
         model.set_labels(np.zeros((1, 2, 3), np.uint8))
+
+
+def test_a_2d_picture_is_shown_with_row_zero_on_top():
+    picture = np.arange(20, dtype=np.float32).reshape(1, 4, 5)
+    m = PlanesModel()
+    m.set_image(Image(picture, meta={"dims": 2}))
+    np.testing.assert_array_equal(m.image_slice("axial"), picture[0])

@@ -105,3 +105,10 @@ def test_voxel_and_locate_are_inverse(tmp_path, codes):
         index, row, col = plane.locate(zyx)
         assert plane.voxel(index, row, col) == zyx
         assert plane.slice(ours.array, index)[row, col] == ours.array[zyx]
+
+
+def test_a_picture_can_be_shown_as_stored():
+    image = Image(np.arange(12).reshape(1, 3, 4))  # a PNG: identity affine
+    planes = plane_geometries(image.affine, image.shape, stored=True)
+    np.testing.assert_array_equal(planes["axial"].slice(image.array, 0), image.array[0])
+    assert planes["axial"].shape == (3, 4) and planes["coronal"].shape == (1, 4) and planes["sagittal"].shape == (1, 3)
