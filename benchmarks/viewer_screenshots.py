@@ -76,6 +76,11 @@ def main() -> int:
     def run() -> None:
         for layout, plane in (("2x2", None), ("1x3", None), ("1x1", "axial")):
             model.set_layout(layout, plane)
+            if layout == "1x3":
+                model.measure("coronal", (1.0, 60.0), (8.0, 200.0), "ruler")
+            if layout == "1x1":
+                row, col = model.crosshair_in("axial")
+                model.measure("axial", (row - 20, col - 20), (row + 20, col + 20), "ellipse")
             shoot(f"viewer_{layout}")
         tmp = Path(tempfile.mkdtemp())
         write_acdc(tmp / "data", cases=6, seed=3, shape=(6, 96, 96))

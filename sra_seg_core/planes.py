@@ -82,6 +82,15 @@ class PlaneGeometry:
         zyx[self.cols] = self.shape[1] - 1 - c if self.flip_cols else c
         return tuple(zyx)  # type: ignore[return-value]
 
+    def position(self, index: int, row: float, col: float) -> tuple[float, float, float]:
+        """Continuous voxel coordinates (z, y, x) (voxel centres at whole numbers) of the point (row, col) in pixel
+        units of slice ``index`` (pixel (r, c) covers [r, r+1) x [c, c+1)): for measuring between clicked points."""
+        zyx = [0.0, 0.0, 0.0]
+        zyx[self.normal] = float(index)
+        zyx[self.rows] = self.shape[0] - 0.5 - row if self.flip_rows else row - 0.5
+        zyx[self.cols] = self.shape[1] - 0.5 - col if self.flip_cols else col - 0.5
+        return tuple(zyx)  # type: ignore[return-value]
+
     def locate(self, zyx) -> tuple[int, int, int]:
         """(slice index, row, col) at which voxel (z, y, x) is shown: the inverse of :meth:`voxel`."""
         index, r, c = int(zyx[self.normal]), int(zyx[self.rows]), int(zyx[self.cols])

@@ -10,8 +10,12 @@ plane can be painted in; the others are for looking and measuring (:meth:`Planes
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from PySide6.QtCore import QObject, Signal
+
+from sra_seg_core.measure import roi_stats, ruler_mm
 
 from sra_seg_core.export import display_window
 from sra_seg_core.image import Image
@@ -19,6 +23,20 @@ from sra_seg_core.planes import PLANES, PlaneGeometry, acquisition_plane, plane_
 
 LAYOUTS = ("1x1", "1x3", "2x2")  # one plane; three planes in a row; three planes and the 3-D view
 VIEW_3D = "3d"
+TOOLS = ("crosshair", "ruler", "rectangle", "ellipse")  # what a left drag does in a plane view
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """A ruler or ROI drawn on one slice of one plane. a, b: (row, col) in pixel units; text: the result shown."""
+
+    plane: str
+    kind: str
+    index: int
+    a: tuple[float, float]
+    b: tuple[float, float]
+    value: float  # ruler: length in mm; ROI: area in mm²
+    text: str
 
 
 class PlanesModel(QObject):
@@ -38,6 +56,8 @@ class PlanesModel(QObject):
         self.single_plane = "axial"  # the plane a 1x1 layout shows
         self.colors: dict[int, str] = {}
         self.hidden: set[int] = set()
+        self.tool = "crosshair"
+        self.measurement: Measurement | None = None
 
     # --- the case ---------------------------------------------------------------------------------------------
     def set_image(self, image: Image, labels: np.ndarray | None = None, colors: dict[int, str] | None = None) -> None:
@@ -136,6 +156,36 @@ class PlanesModel(QObject):
         if self.layout == "1x1":
             return [self.single_plane]
         return [*PLANES, VIEW_3D] if self.layout == "2x2" else list(PLANES)
+
+    # --- measuring ------------------------------------------------------------------------------------------------
+    def set_tool(self, tool: str) -> None:
+        if tool not in TOOLS:
+            raise ValueError(f"tool must be one of {TOOLS}, got {tool!r}")
+        self.tool = tool
+        self.changed.emit("tool")
+
+    def measure(self, plane: str, a, b, kind: str | None = None) -> Measurement:
+        """Measure from ``a`` to ``b`` ((row, col) pixel units) on ``plane``'s current slice with ``kind`` (default:
+        the current tool): ruler length in mm through the affine, or ROI area (mm²), mean and SD of intensity."""
+        kind = kind or self.tool
+        geometry, index = self.planes[plane], self.slice_index(plane)
+        a, b = (float(a[0]), float(a[1])), (float(b[0]), float(b[1]))
+        if kind == "ruler":
+            value = ruler_mm(self.image.affine, geometry.position(index, *a), geometry.position(index, *b))
+            text = f"{value:.1f} mm"
+        elif kind in ("rectangle", "ellipse"):
+            stats = roi_stats(self.image_slice(plane), geometry.pixel_mm, a, b, kind)
+            value = stats.area_mm2
+            text = f"{value:.1f} mm²  mean {stats.mean:.1f}  SD {stats.sd:.1f}  ({stats.pixels} px)"
+        else:
+            raise ValueError(f"cannot measure with {kind!r}; use ruler, rectangle or ellipse")
+        self.measurement = Measurement(plane, kind, index, a, b, float(value), text)
+        self.changed.emit("measurement")
+        return self.measurement
+
+    def clear_measurement(self) -> None:
+        self.measurement = None
+        self.changed.emit("measurement")
 
     # --- rules ----------------------------------------------------------------------------------------------------
     def can_paint(self, plane: str) -> bool:

@@ -2,8 +2,9 @@
 
 Each view lays its slice out in millimetres (pixel (r, c) covers [c*w, (c+1)*w) x [r*h, (r+1)*h)), so thick slices look
 thick, and draws the labels as a uint8 image through a colour lookup table, the same for all three. Left click or drag
-moves the crosshair in every plane, the wheel steps through slices, right drag sets the window (shared by all views);
-orientation letters sit at the four edges and the caption says whether the plane can be painted in.
+moves the crosshair in every plane (or, with the ruler / rectangle / ellipse tool, draws a measurement whose result
+in mm, mm², mean and SD is shown beside it), the wheel steps through slices, right drag sets the window (shared by
+all views); orientation letters sit at the four edges and the caption says whether the plane can be painted in.
 
 The widgets only bind: every rule (clamping, which plane can be painted) is the model's.
 """
@@ -13,7 +14,15 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QGraphicsItem, QGridLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QGraphicsEllipseItem,
+    QGraphicsItem,
+    QGraphicsRectItem,
+    QGridLayout,
+    QLabel,
+    QVBoxLayout,
+    QWidget,
+)
 
 from sra_seg_app._pyqtgraph import pg
 from sra_seg_app.model.planes import VIEW_3D, PlanesModel
@@ -48,7 +57,11 @@ class _PlaneViewBox(pg.ViewBox):
             ev.ignore()
 
     def mouseDragEvent(self, ev, axis=None):
-        if ev.button() == Qt.MouseButton.LeftButton:
+        if ev.button() == Qt.MouseButton.LeftButton and self.view.model.tool != "crosshair":
+            ev.accept()
+            start, end = (self.mapSceneToView(p) for p in (ev.buttonDownScenePos(), ev.scenePos()))
+            self.view.drag_measure(start, end, finished=ev.isFinish())
+        elif ev.button() == Qt.MouseButton.LeftButton:
             ev.accept()
             self.view.point_at(self.mapSceneToView(ev.scenePos()))
         elif ev.button() == Qt.MouseButton.RightButton:
@@ -99,6 +112,18 @@ class PlaneView(pg.GraphicsView):
             self.box.addItem(item)
         self.v_line.setZValue(2)
         self.h_line.setZValue(2)
+        measure_pen = pg.mkPen("#FFFFFF", width=1.5)
+        self.ruler_item = pg.PlotCurveItem(pen=measure_pen)
+        self.rect_item = QGraphicsRectItem()
+        self.ellipse_item = QGraphicsEllipseItem()
+        self.measure_text = pg.TextItem(color="#FFFFFF", fill=pg.mkBrush(0, 0, 0, 150), anchor=(0, 1))
+        self.shapes = {"ruler": self.ruler_item, "rectangle": self.rect_item, "ellipse": self.ellipse_item}
+        self.rect_item.setPen(measure_pen)
+        self.ellipse_item.setPen(measure_pen)
+        for item in (*self.shapes.values(), self.measure_text):
+            item.setZValue(3)
+            item.hide()
+            self.box.addItem(item)
         self.markers = {edge: self._overlay_label("color: #FFD400; font-weight: bold;") for edge in _EDGES}
         self.caption = self._overlay_label("color: #DDDDDD; background: rgba(0,0,0,120); padding: 1px 4px;")
         self._shown_index: int | None = None
@@ -136,6 +161,9 @@ class PlaneView(pg.GraphicsView):
             self._place_overlays()
         elif kind == "crosshair":
             self._update_slice()
+            self._update_measurement()
+        elif kind == "measurement":
+            self._update_measurement()
         elif kind == "labels":
             self._update_slice(force=True)
         elif kind == "window":
@@ -165,7 +193,43 @@ class PlaneView(pg.GraphicsView):
     def _update_overlay(self) -> None:
         self.label_item.setLookupTable(label_lut(self.model.visible_colors(), self.model.opacity))
 
+    def _pixels_to_mm(self, row: float, col: float) -> tuple[float, float]:
+        height, width = self.model.planes[self.plane].pixel_mm
+        return col * width, row * height
+
+    def _draw_shape(self, kind: str, a, b) -> None:
+        """Show the ruler / ROI ``kind`` from a to b ((row, col) pixels) and hide the others."""
+        (x0, y0), (x1, y1) = self._pixels_to_mm(*a), self._pixels_to_mm(*b)
+        for name, item in self.shapes.items():
+            item.setVisible(name == kind)
+        if kind == "ruler":
+            self.ruler_item.setData([x0, x1], [y0, y1])
+        else:
+            self.shapes[kind].setRect(QRectF(min(x0, x1), min(y0, y1), abs(x1 - x0), abs(y1 - y0)))
+
+    def _update_measurement(self) -> None:
+        m = self.model.measurement
+        shown = m is not None and m.plane == self.plane and m.index == self.model.slice_index(self.plane)
+        if not shown:
+            for item in (*self.shapes.values(), self.measure_text):
+                item.hide()
+            return
+        self._draw_shape(m.kind, m.a, m.b)
+        self.measure_text.setText(m.text)
+        self.measure_text.setPos(*self._pixels_to_mm(*m.b))
+        self.measure_text.show()
+
     # --- view -> model ----------------------------------------------------------------------------------------
+    def drag_measure(self, start, end, finished: bool) -> None:
+        """A left drag with a measuring tool from view point ``start`` to ``end`` (mm): drawn live, measured at the
+        end."""
+        height, width = self.model.planes[self.plane].pixel_mm
+        a, b = (start.y() / height, start.x() / width), (end.y() / height, end.x() / width)
+        if finished:
+            self.model.measure(self.plane, a, b)
+        else:
+            self._draw_shape(self.model.tool, a, b)
+
     def point_at(self, pos) -> None:
         """A click or drag at scene point ``pos`` (view coordinates in mm)."""
         height, width = self.model.planes[self.plane].pixel_mm

@@ -150,3 +150,25 @@ def test_the_3d_cell_follows_the_models_labels_and_visibility(qtbot, model):
     assert surface.calls[-1] == ("labels", int(edited.sum()), (1, 3))
     model.set_class_visible(3, False)
     assert ("visible", 3, False) in surface.calls
+
+
+def test_dragging_the_ruler_in_a_view_measures_and_shows_millimetres(views, model, qtbot):
+    model.set_tool("ruler")
+    coronal = views.views["coronal"]
+    row_mm, col_mm = model.planes["coronal"].pixel_mm
+
+    def at(row, col):
+        return coronal.mapFromScene(coronal.box.mapViewToScene(QPointF(col * col_mm, row * row_mm)))
+
+    before = model.crosshair
+    qtbot.mousePress(coronal.viewport(), Qt.MouseButton.LeftButton, pos=at(1, 2))
+    for step in range(1, 6):
+        qtbot.mouseMove(coronal.viewport(), pos=at(1 + 3 * step / 5, 2 + 4 * step / 5))
+    qtbot.mouseRelease(coronal.viewport(), Qt.MouseButton.LeftButton, pos=at(4, 6))
+    m = model.measurement
+    assert m is not None and m.kind == "ruler" and model.crosshair == before
+    assert m.value == pytest.approx((24.0**2 + 5.0**2) ** 0.5, rel=0.05)  # 3 slices of 8 mm, 4 columns of 1.25 mm
+    assert coronal.ruler_item.isVisible() and coronal.measure_text.isVisible()
+    assert not views.views["axial"].ruler_item.isVisible()
+    model.step("coronal", 1)  # another slice: the measurement belongs to the one it was drawn on
+    assert not coronal.measure_text.isVisible()

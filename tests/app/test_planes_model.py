@@ -96,3 +96,25 @@ def test_a_2d_picture_is_shown_with_row_zero_on_top():
     m = PlanesModel()
     m.set_image(Image(picture, meta={"dims": 2}))
     np.testing.assert_array_equal(m.image_slice("axial"), picture[0])
+
+
+def test_ruler_in_a_thick_reformatted_plane_measures_millimetres(model):
+    # coronal pixels are 8 mm tall (slices) and 1 mm wide: 3 rows down and 4 columns across
+    result = model.measure("coronal", (1.0, 2.0), (4.0, 6.0), "ruler")
+    assert result.value == pytest.approx((24.0**2 + 4.0**2) ** 0.5) and result.text.endswith("mm")
+
+
+def test_rectangle_roi_reports_area_and_intensity(model):
+    result = model.measure("axial", (0, 0), (2, 3), "rectangle")
+    plane = model.image_slice("axial")[:2, :3]
+    assert result.value == pytest.approx(2 * 1.2 * 3 * 1.0)
+    assert f"mean {plane.mean():.1f}" in result.text and "(6 px)" in result.text
+
+
+def test_measuring_uses_the_current_tool_and_is_announced(model):
+    seen = _record(model)
+    model.set_tool("ellipse")
+    assert model.measure("axial", (0, 0), (4, 4)).kind == "ellipse"
+    assert seen == ["tool", "measurement"]
+    with pytest.raises(ValueError):
+        model.set_tool("scalpel")

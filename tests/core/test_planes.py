@@ -112,3 +112,11 @@ def test_a_picture_can_be_shown_as_stored():
     planes = plane_geometries(image.affine, image.shape, stored=True)
     np.testing.assert_array_equal(planes["axial"].slice(image.array, 0), image.array[0])
     assert planes["axial"].shape == (3, 4) and planes["coronal"].shape == (1, 4) and planes["sagittal"].shape == (1, 3)
+
+
+@pytest.mark.parametrize("codes", ORIENTATIONS, ids="".join)
+def test_the_centre_of_a_shown_pixel_is_the_voxel_centre(tmp_path, codes):
+    path, _ = _reoriented(tmp_path, codes)
+    ours = read_image(path)
+    for plane in plane_geometries(ours.affine, ours.shape).values():
+        assert plane.position(2, 3.5, 4.5) == tuple(float(v) for v in plane.voxel(2, 3, 4))
