@@ -15,10 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from sra_seg_core.measure import roi_stats, ruler_mm
-
 from sra_seg_core.export import display_window
 from sra_seg_core.image import Image
+from sra_seg_core.measure import roi_stats, ruler_mm
 from sra_seg_core.planes import PLANES, PlaneGeometry, acquisition_plane, plane_geometries
 
 LAYOUTS = ("1x1", "1x3", "2x2")  # one plane; three planes in a row; three planes and the 3-D view
