@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, Signal
 
 from sra_seg_core.export import display_window
 from sra_seg_core.image import Image
-from sra_seg_core.measure import roi_stats, ruler_mm
+from sra_seg_core.measure import label_statistics, roi_stats, ruler_mm
 from sra_seg_core.planes import PLANES, PlaneGeometry, acquisition_plane, plane_geometries
 
 LAYOUTS = ("1x1", "1x3", "2x2")  # one plane; three planes in a row; three planes and the 3-D view
@@ -181,6 +181,14 @@ class PlanesModel(QObject):
         self.measurement = Measurement(plane, kind, index, a, b, float(value), text)
         self.changed.emit("measurement")
         return self.measurement
+
+    def label_table(self) -> list:
+        """Per-class statistics of the case (:class:`sra_seg_core.measure.LabelStats`: voxels, mL, mean/SD
+        intensity), one row per class colour known, in value order; empty without labels."""
+        if self.image is None or self.labels is None:
+            return []
+        values = sorted(self.colors) or None
+        return label_statistics(self.image.array, self.labels, self.image.spacing_zyx, values)
 
     def clear_measurement(self) -> None:
         self.measurement = None

@@ -172,3 +172,19 @@ def test_dragging_the_ruler_in_a_view_measures_and_shows_millimetres(views, mode
     assert not views.views["axial"].ruler_item.isVisible()
     model.step("coronal", 1)  # another slice: the measurement belongs to the one it was drawn on
     assert not coronal.measure_text.isVisible()
+
+
+def test_label_statistics_table_follows_the_labels(qtbot, model):
+    from sra_seg_app.widgets.label_stats import LabelStatsTable
+
+    table = LabelStatsTable(model, {1: "RV", 3: "LV"}, debounce_ms=10)
+    qtbot.addWidget(table)
+    lv_voxels = int((model.labels == 3).sum())
+    assert table.rowCount() == 2 and table.item(1, 0).text() == "LV"
+    assert table.item(1, 1).text() == f"{lv_voxels:,}"
+    assert table.item(1, 2).text() == f"{lv_voxels * 1.25 * 1.25 * 8.0 / 1000:.2f}"
+    assert table.item(0, 1).text() == "0" and table.item(0, 3).text() == "—"  # no RV drawn
+    edited = model.labels.copy()
+    edited[0, 0, :5] = 1
+    model.set_labels(edited)
+    qtbot.waitUntil(lambda: table.item(0, 1).text() == "5")
