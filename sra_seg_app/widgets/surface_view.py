@@ -8,13 +8,16 @@ under Xvfb. Where no OpenGL context can be made (no driver, a remote desktop wit
 view says so in words instead of crashing.
 
 Label edits arrive in bursts (a brush stroke is many updates), so :meth:`SurfaceView.set_labels` only restarts a
-timer; the meshes are rebuilt when the labels have been still for ``debounce_ms``.
+timer; the meshes are rebuilt when the labels have been still for ``debounce_ms``, in a worker thread (marching cubes
+and the smoothing release the GIL: the window keeps repainting), and only the newest result is shown.
 """
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QVector3D
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
@@ -45,6 +48,12 @@ def opengl_problem() -> str | None:
     return None if ok else "an OpenGL context exists but cannot be used"
 
 
+class _Results(QObject):
+    """Carries meshes from the worker thread to the GUI thread (a queued signal)."""
+
+    ready = Signal(int, object)  # generation, {value: Mesh}
+
+
 class SurfaceView(QWidget):
     """Per-class label surfaces in world mm. ``set_labels`` to show a label map; ``set_class_visible`` per class."""
 
@@ -56,6 +65,9 @@ class SurfaceView(QWidget):
         self.hidden: set[int] = set()
         self.items: dict[int, object] = {}
         self._pending: tuple[np.ndarray, np.ndarray] | None = None
+        self._generation = 0  # of the newest requested build; older results are dropped
+        self._results = _Results(self)
+        self._results.ready.connect(self._show)
         self.timer = QTimer(self)
         self.timer.setSingleShot(True)
         self.timer.setInterval(debounce_ms)
@@ -89,21 +101,43 @@ class SurfaceView(QWidget):
         if int(value) in self.items:
             self.items[int(value)].setVisible(visible)
 
-    def refresh(self) -> None:
-        """Rebuild the meshes of the pending label map now."""
+    def refresh(self, background: bool = True) -> None:
+        """Rebuild the meshes of the pending label map now: in a worker thread, or here (``background=False``)."""
         self.timer.stop()
         if self.gl is None:
             return
+        self._generation += 1
+        generation = self._generation
+        if self._pending is None:
+            self._show(generation, {})
+            return
+        labels, affine = self._pending
+        values = list(self.colors) or None
+
+        def build() -> dict:
+            return label_meshes(labels, affine, values, step=self.step, smooth_sigma=self.smooth_sigma)
+
+        if not background:
+            self._show(generation, build())
+            return
+
+        def work() -> None:
+            meshes = build()
+            try:
+                self._results.ready.emit(generation, meshes)
+            except RuntimeError:  # the view was closed while the meshes were built
+                pass
+
+        threading.Thread(target=work, name="surface-meshes", daemon=True).start()
+
+    def _show(self, generation: int, meshes: dict) -> None:
+        if generation != self._generation or self.gl is None:
+            return  # a newer label map is being meshed
         from pyqtgraph.opengl import GLMeshItem, MeshData
 
         for item in self.items.values():
             self.gl.removeItem(item)
         self.items = {}
-        if self._pending is None:
-            return
-        labels, affine = self._pending
-        meshes = label_meshes(labels, affine, list(self.colors) or None, step=self.step,
-                              smooth_sigma=self.smooth_sigma)
         for value, mesh in meshes.items():
             color = QColor(self.colors.get(value, "#CCCCCC"))
             # smooth=False: face normals are one numpy cross product, while pyqtgraph's per-vertex normals loop over
