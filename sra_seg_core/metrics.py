@@ -198,7 +198,8 @@ def summarise(rows: Iterable[tuple[str, ClassMetrics]], missing: str = "zero") -
     """Mean and sd of every metric per class and overall.
 
     rows: (case name, ClassMetrics) pairs, e.g. ``[(case, m) for m in case_metrics(...)]`` over the cases.
-    Returns ``{"cases": n, "labels": {label: {"cases": n, metric: stats}}, "overall": {"cases": n, metric: stats}}``
+    Returns ``{"cases": n, "labels": {label: {"cases": n, "missing": n, metric: stats}}, "overall": {"cases": n,
+    metric: stats}}`` (``missing``: cases whose prediction lacks the class)
     where ``stats = {"mean", "sd", "n" (values used), "nan" (values left out)}``. "overall" first averages the classes
     of each case (ignoring NaN), then takes mean and sd over cases, as the papers do.
     missing: "zero" counts the distances of a class missing from the prediction as 0 (the published tables); "none"
@@ -218,7 +219,7 @@ def summarise(rows: Iterable[tuple[str, ClassMetrics]], missing: str = "zero") -
     per_label = {}
     for label in labels:
         present = [per_case[label] for per_case in table.values() if label in per_case]
-        per_label[label] = {"cases": len(present)} | {
+        per_label[label] = {"cases": len(present), "missing": sum(m.missing_prediction for m in present)} | {
             metric: _stats(np.array([value(m, metric) for m in present], dtype=np.float64)) for metric in METRICS
         }
     overall = {"cases": len(table)}
@@ -260,6 +261,10 @@ def format_summary(summary: dict, label_names: dict[int, str] | None = None) -> 
 
     lines = [render(header), render(["-" * w for w in widths]), *map(render, body[:-1])]
     lines += [render(["-" * w for w in widths]), render(body[-1])]
+    missing = sum(entry.get("missing", 0) for entry in summary["labels"].values())
+    if missing:
+        lines.append(f"{missing} class(es) were not predicted in their case: scored 0 for every metric, distances "
+                     "included (the published convention; the CSV's missing_prediction column marks them).")
     left_out = sum(entry["hd95"]["nan"] for entry in summary["labels"].values())
     if left_out:
         lines.append(

@@ -49,3 +49,11 @@ def test_viewer_mean_leaves_out_missing_distances_published_mean_counts_them_as_
     assert summarise(rows, missing="none")["labels"][2]["hd95"]["n"] == 0
     assert math.isnan(summarise(rows, missing="none")["labels"][2]["asd"]["mean"])
     assert summarise(rows, missing="none")["overall"]["dice"]["mean"] == summarise(rows)["overall"]["dice"]["mean"]
+
+
+def test_summary_counts_and_the_table_names_classes_not_predicted():
+    from sra_seg_core.metrics import format_summary
+
+    summary = summarise([("c", m) for m in case_metrics(*_maps(), [1, 2])])
+    assert (summary["labels"][1]["missing"], summary["labels"][2]["missing"]) == (0, 1)
+    assert "1 class(es) were not predicted" in format_summary(summary)
