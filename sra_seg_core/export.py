@@ -5,7 +5,9 @@ Layout of the export folder::
 
     nifti/<name>.nii.gz               one label map per case, on its image's voxel grid
     png/<name>/<name>_z000.png        one mask per slice: grey value = class index (uint8)
+    png_color/<name>/<name>_z000.png  the same mask to look at: each class in its colour on black (RGB)
     overlays/<name>/<name>_z000.png   one RGB picture per slice: the scan in grey, classes coloured, 1-px outlines
+    dicom-seg/<name>.dcm              DICOM-SEG referencing the source series (cases imported from DICOM only)
     metrics.csv                       per case and class, against the case's reference label
     export.json                       what was exported, when, from which project, and what was skipped and why
 
@@ -21,7 +23,10 @@ Choices, and why
   from ITK's LPS geometry without loss (see :mod:`sra_seg_core.image`). To get NRRD or DICOM back, run
   ``sra-seg convert`` on the exported file.
 - **PNG masks keep class indices** (0 background, 1..N): they are data for scripts and training, so the values are
-  not scaled for visibility and look almost black in a picture viewer. The overlays are the pictures to look at.
+  not scaled for visibility and look almost black in a picture viewer, so a colour-mapped copy is written beside them
+  (``png_color``, class colours of the project); the overlays show the labels on the scan.
+- **DICOM-SEG** (:mod:`sra_seg_core.dicom_seg`) only for cases imported from a DICOM series that is still there: it
+  references the source instances and their geometry, which a NIfTI or picture source does not have.
 - **Overlays are windowed per volume** to the 1–99 % percentiles of the whole scan, as the viewer does, so a slice
   looks as bright in the PNG as on screen and all slices of a case share one window. Pixels are voxels (no
   resampling for anisotropic in-plane spacing).
@@ -39,7 +44,7 @@ from __future__ import annotations
 import csv
 import io as text_io
 from collections.abc import Callable
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -51,7 +56,7 @@ from sra_seg_core.errors import ConfigError, InputError, SraSegError
 from sra_seg_core.image import Image
 from sra_seg_core.io.itk import write_itk
 from sra_seg_core.lazy import lazy_module
-from sra_seg_core.metrics import CSV_COLUMNS, ClassMetrics, case_metrics
+from sra_seg_core.metrics import CSV_COLUMNS, ClassMetrics, case_metrics, csv_values
 from sra_seg_core.project import Project
 from sra_seg_core.project.status import has_label_data
 
@@ -78,17 +83,19 @@ class ExportOptions:
     png_overlays: bool = False
     metrics_csv: bool = True
     overlay_opacity: float = 0.45     # overlay fill, 0..1
+    dicom_seg: bool = False           # DICOM-SEG beside the source series (DICOM-sourced cases only)
 
     def cli_args(self) -> list[str]:
         """The ``sra-seg project export`` flags that ask for exactly these options."""
         args = ["--source", self.source, "--opacity", f"{self.overlay_opacity:.2f}"]
-        args += [flag for on, flag in ((self.png_masks, "--png"), (self.png_overlays, "--overlays")) if on]
+        args += [flag for on, flag in ((self.png_masks, "--png"), (self.png_overlays, "--overlays"),
+                                       (self.dicom_seg, "--dicom-seg")) if on]
         return args + [flag for on, flag in ((self.nifti, "--no-nifti"), (self.metrics_csv, "--no-metrics")) if not on]
 
     @classmethod
     def from_cli(cls, args) -> ExportOptions:
         return cls(source=args.source, nifti=not args.no_nifti, png_masks=args.png, png_overlays=args.overlays,
-                   metrics_csv=not args.no_metrics, overlay_opacity=args.opacity)
+                   metrics_csv=not args.no_metrics, overlay_opacity=args.opacity, dicom_seg=args.dicom_seg)
 
 
 @dataclass
@@ -190,6 +197,15 @@ def overlay_rgb(
     return np.rint(rgb).astype(np.uint8)
 
 
+def colour_labels(labels: np.ndarray, colors: dict[int, tuple[int, int, int]]) -> np.ndarray:
+    """(H, W, 3) uint8 picture of an (H, W) label map: each class value in its (r, g, b) colour, the rest black."""
+    lut = np.zeros((256, 3), np.uint8)
+    for value, color in colors.items():
+        if 0 < value < 256:
+            lut[value] = color
+    return lut[np.asarray(labels, dtype=np.uint8)]
+
+
 def write_rgb_png(rgb: np.ndarray, path: Path) -> Path:
     """Write (H, W, 3) uint8 as an RGB PNG, atomically (SimpleITK: no imaging library beyond the declared ones)."""
     write_itk(sitk.GetImageFromArray(np.ascontiguousarray(rgb), isVector=True), path, "PNG")
@@ -208,6 +224,7 @@ def export_project(
     png_overlays: bool = False,
     metrics_csv: bool = True,
     overlay_opacity: float = 0.45,
+    dicom_seg: bool = False,
     on_progress: ProgressCallback | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> ExportReport:
@@ -225,8 +242,8 @@ def export_project(
         raise ConfigError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
     if not 0.0 <= overlay_opacity <= 1.0:  # NaN fails too
         raise ConfigError(f"overlay opacity must be between 0 and 1, got {overlay_opacity}")
-    if not (nifti or png_masks or png_overlays or metrics_csv):
-        raise ConfigError("nothing to export: choose NIfTI, PNG masks, PNG overlays or the metrics table")
+    if not (nifti or png_masks or png_overlays or metrics_csv or dicom_seg):
+        raise ConfigError("nothing to export: choose NIfTI, PNG masks, PNG overlays, DICOM-SEG or the metrics table")
     kinds = ("approved", "prediction") if source == "both" else (source,)
     if cases is None:
         cases = [c.id for c in project.cases if any(_has(project, c.id, kind) for kind in kinds)]
@@ -242,7 +259,8 @@ def export_project(
         raise InputError(f"cannot create the export folder ({exc.strerror or exc})", out_dir) from exc
 
     report = ExportReport(out_dir, source, total=len(cases))
-    job = _Job(project, out_dir, report, nifti, png_masks, png_overlays, metrics_csv, overlay_opacity, cancel)
+    job = _Job(project, out_dir, report, nifti, png_masks, png_overlays, metrics_csv, overlay_opacity, cancel,
+               dicom_seg=dicom_seg)
     try:
         for done, case_id in enumerate(cases):
             if on_progress is not None:
@@ -301,6 +319,7 @@ class _Job:
     opacity: float
     cancel: Callable[[], bool] | None
     scores: list[tuple[str, str, ClassMetrics]] = field(default_factory=list)  # (case, source, metrics)
+    dicom_seg: bool = False
 
     def check_cancel(self) -> None:
         if self.cancel is not None and self.cancel():
@@ -348,14 +367,41 @@ class _Job:
                 path = self.out_dir / "png" / name / f"{name}_z{z:03d}.png"
                 mask = Image(labels[z : z + 1], image.affine, None, {"label": True})
                 self.report.files.append(io.write_image(mask, path, dtype=np.uint8))
+            for z in range(labels.shape[0]):  # the pictures after the data: a cancel keeps whole raw sets
+                self.check_cancel()
+                path = self.out_dir / "png_color" / name / f"{name}_z{z:03d}.png"
+                self.report.files.append(write_rgb_png(colour_labels(labels[z], self._colors()), path))
+        if self.dicom_seg:
+            self._write_dicom_seg(case_id, kind, name, image, labels)
         if self.png_overlays:
-            colors = {c.value: hex_rgb(c.color) for c in self.project.classes}
+            colors = self._colors()
             window = display_window(image.array)
             for z in range(labels.shape[0]):
                 self.check_cancel()
                 path = self.out_dir / "overlays" / name / f"{name}_z{z:03d}.png"
                 rgb = overlay_rgb(image.array[z], labels[z], colors, window=window, opacity=self.opacity)
                 self.report.files.append(write_rgb_png(rgb, path))
+
+    def _colors(self) -> dict[int, tuple[int, int, int]]:
+        return {c.value: hex_rgb(c.color) for c in self.project.classes}
+
+    def _write_dicom_seg(self, case_id: str, kind: str, name: str, image: Image, labels: np.ndarray) -> None:
+        from sra_seg_core.dicom_seg import write_dicom_seg
+
+        self.check_cancel()
+        source = Path(self.project.case(case_id).source)
+        if not source.exists():
+            self.report.skipped.append((case_id, f"no DICOM-SEG: its source {source} is not there any more"))
+            return
+        if not (image.meta.get("dicom_series") or source.is_dir()):
+            self.report.skipped.append((case_id, "not imported from a DICOM series; no DICOM-SEG written"))
+            return
+        path = self.out_dir / "dicom-seg" / f"{name}.dcm"
+        try:
+            self.report.files.append(write_dicom_seg(labels, image, source, path, self.project.classes,
+                                                     automatic=kind == "prediction"))
+        except InputError as exc:  # the source series is gone or changed: the case's other files still count
+            self.report.skipped.append((case_id, f"no DICOM-SEG: {exc}"))
 
     def _score(self, case_id: str, kind: str, labels: np.ndarray, reference: np.ndarray, image: Image) -> None:
         self.check_cancel()
@@ -379,8 +425,7 @@ def _write_metrics(path: Path, scores: list[tuple[str, str, ClassMetrics]], proj
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(METRICS_COLUMNS)
     for case_id, kind, metrics in scores:
-        label, *values = astuple(metrics)
-        writer.writerow([case_id, label, *(repr(float(v)) for v in values), kind, names.get(label, str(label))])
+        writer.writerow([case_id, *csv_values(metrics), kind, names.get(metrics.label, str(metrics.label))])
     return atomic_write_text(path, buffer.getvalue())
 
 
@@ -402,7 +447,7 @@ def _write_manifest(path: Path, project: Project, report: ExportReport, kinds: t
         "source": report.source,
         "label_maps": {kind: "<case>" if kind == "approved" else f"<case>{PREDICTION_SUFFIX}" for kind in kinds},
         "formats": {"nifti": job.nifti, "png_masks": job.png_masks, "png_overlays": job.png_overlays,
-                    "metrics_csv": job.metrics_csv},
+                    "metrics_csv": job.metrics_csv, "dicom_seg": job.dicom_seg},
         "overlay_opacity": job.opacity,
         "classes": [{"value": c.value, "name": c.name, "color": c.color} for c in project.classes],
         **report.to_json(),

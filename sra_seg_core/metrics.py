@@ -18,7 +18,9 @@ Definitions (medpy, surface connectivity 1)
 Conventions
 -----------
 - A class absent from the prediction scores 0 for every metric, distances included (the published tables' rule,
-  whether or not the ground truth has the class).
+  whether or not the ground truth has the class), and is marked ``missing_prediction`` (the CSV's ``missing_prediction``
+  column is 1): a distance of 0 mm reads as perfect, so a viewer shows "no prediction" instead
+  (:meth:`ClassMetrics.shown`) and its means leave those distances out (``summarise(..., missing="none")``).
 - A class predicted but absent from the ground truth scores dice 0 and jaccard 0; its distances are NaN (medpy raises).
   Summaries leave NaNs out of means and count them.
 - A (1, H, W) pair is scored as the 2-D image (H, W), as medpy is called on 2-D images (FIVES): a 3-D cross would make
@@ -32,7 +34,7 @@ import io
 import math
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +46,8 @@ from sra_seg_core.lazy import lazy_module
 ndimage = lazy_module("scipy.ndimage")  # imported on first use (start-up time)
 
 METRICS = ("dice", "jaccard", "hd95", "asd", "hd95_mm", "asd_mm")
-CSV_COLUMNS = ("case", "label", *METRICS)
+CSV_COLUMNS = ("case", "label", *METRICS, "missing_prediction")
+DISTANCE_METRICS = ("hd95", "asd", "hd95_mm", "asd_mm")
 
 # File-name endings that mark a label or prediction file; stripped to find a case name ("patient001_frame01_gt").
 CASE_SUFFIXES = ("_gt", "_pred", "_prediction", "_seg", "_label", "_labels", "_mask")
@@ -64,11 +67,17 @@ class ClassMetrics:
     asd: float
     hd95_mm: float
     asd_mm: float
+    # absent from the prediction: the zeros above are the published convention, not a measurement
+    missing_prediction: bool = False
 
     @classmethod
     def absent(cls, label: int) -> ClassMetrics:
         """The score of a class missing from the prediction: 0 for every metric (the published tables' convention)."""
-        return cls(int(label), *(0.0 for _ in METRICS))
+        return cls(int(label), *(0.0 for _ in METRICS), missing_prediction=True)
+
+    def shown(self, metric: str) -> float | None:
+        """The value a viewer shows: None ("no prediction") for a distance of a missing class, else the value."""
+        return None if self.missing_prediction and metric in DISTANCE_METRICS else float(getattr(self, metric))
 
 
 # --- one binary mask pair ---------------------------------------------------------------------------------------------
@@ -168,8 +177,10 @@ def case_metrics(
     _check_same_shape(pred.shape, gt.shape)
     rows = []
     for label in labels:
-        scores = binary_metrics(pred == label, gt == label, spacing_zyx)
-        rows.append(ClassMetrics(int(label), **{metric: scores[metric] for metric in METRICS}))
+        predicted = pred == label
+        scores = binary_metrics(predicted, gt == label, spacing_zyx)
+        rows.append(ClassMetrics(int(label), **{metric: scores[metric] for metric in METRICS},
+                                 missing_prediction=not predicted.any()))
     return rows
 
 
@@ -183,14 +194,24 @@ def _stats(values: np.ndarray) -> dict[str, float | int]:
             "nan": int(values.size - finite.size)}
 
 
-def summarise(rows: Iterable[tuple[str, ClassMetrics]]) -> dict:
+def summarise(rows: Iterable[tuple[str, ClassMetrics]], missing: str = "zero") -> dict:
     """Mean and sd of every metric per class and overall.
 
     rows: (case name, ClassMetrics) pairs, e.g. ``[(case, m) for m in case_metrics(...)]`` over the cases.
-    Returns ``{"cases": n, "labels": {label: {"cases": n, metric: stats}}, "overall": {"cases": n, metric: stats}}``
+    Returns ``{"cases": n, "labels": {label: {"cases": n, "missing": n, metric: stats}}, "overall": {"cases": n,
+    metric: stats}}`` (``missing``: cases whose prediction lacks the class)
     where ``stats = {"mean", "sd", "n" (values used), "nan" (values left out)}``. "overall" first averages the classes
     of each case (ignoring NaN), then takes mean and sd over cases, as the papers do.
+    missing: "zero" counts the distances of a class missing from the prediction as 0 (the published tables); "none"
+    leaves them out like undefined ones (what a viewer showing "no prediction" averages).
     """
+    if missing not in ("zero", "none"):
+        raise ValueError(f"missing must be 'zero' or 'none', got {missing!r}")
+
+    def value(m: ClassMetrics, metric: str) -> float:
+        shown = m.shown(metric) if missing == "none" else getattr(m, metric)
+        return math.nan if shown is None else shown
+
     table: dict[str, dict[int, ClassMetrics]] = {}
     for case, metrics in rows:
         table.setdefault(case, {})[metrics.label] = metrics
@@ -198,12 +219,12 @@ def summarise(rows: Iterable[tuple[str, ClassMetrics]]) -> dict:
     per_label = {}
     for label in labels:
         present = [per_case[label] for per_case in table.values() if label in per_case]
-        per_label[label] = {"cases": len(present)} | {
-            metric: _stats(np.array([getattr(m, metric) for m in present], dtype=np.float64)) for metric in METRICS
+        per_label[label] = {"cases": len(present), "missing": sum(m.missing_prediction for m in present)} | {
+            metric: _stats(np.array([value(m, metric) for m in present], dtype=np.float64)) for metric in METRICS
         }
     overall = {"cases": len(table)}
     for metric in METRICS:
-        case_means = [_stats(np.array([getattr(m, metric) for m in per_case.values()]))["mean"]
+        case_means = [_stats(np.array([value(m, metric) for m in per_case.values()], dtype=np.float64))["mean"]
                       for per_case in table.values()]
         overall[metric] = _stats(np.array(case_means, dtype=np.float64))
     return {"cases": len(table), "labels": per_label, "overall": overall}
@@ -240,6 +261,10 @@ def format_summary(summary: dict, label_names: dict[int, str] | None = None) -> 
 
     lines = [render(header), render(["-" * w for w in widths]), *map(render, body[:-1])]
     lines += [render(["-" * w for w in widths]), render(body[-1])]
+    missing = sum(entry.get("missing", 0) for entry in summary["labels"].values())
+    if missing:
+        lines.append(f"{missing} class(es) were not predicted in their case: scored 0 for every metric, distances "
+                     "included (the published convention; the CSV's missing_prediction column marks them).")
     left_out = sum(entry["hd95"]["nan"] for entry in summary["labels"].values())
     if left_out:
         lines.append(
@@ -250,17 +275,24 @@ def format_summary(summary: dict, label_names: dict[int, str] | None = None) -> 
 
 
 def write_metrics_csv(path: str | os.PathLike, rows: Iterable[tuple[str, ClassMetrics]]) -> Path:
-    """Write one line per (case, class), columns ``case,label,dice,jaccard,hd95,asd,hd95_mm,asd_mm``, atomically.
+    """Write one line per (case, class), atomically; columns ``case,label,dice,jaccard,hd95,asd,hd95_mm,asd_mm,``
+    ``missing_prediction``.
 
-    Numbers are written at full precision (``repr``); an undefined distance is ``nan``. Returns the path.
+    Numbers are written at full precision (``repr``); an undefined distance is ``nan``; ``missing_prediction`` is 1
+    for a class absent from the prediction (its zeros are the convention), else 0. Returns the path.
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for case, metrics in rows:
-        label, *values = astuple(metrics)
-        writer.writerow([case, label, *(repr(float(v)) for v in values)])
+        writer.writerow([case, *csv_values(metrics)])
     return atomic_write_text(path, buffer.getvalue())
+
+
+def csv_values(metrics: ClassMetrics) -> list[str]:
+    """The CSV cells of one class after the case column: label, the metrics at full precision, missing_prediction."""
+    values = (repr(float(getattr(metrics, m))) for m in METRICS)
+    return [str(metrics.label), *values, str(int(metrics.missing_prediction))]
 
 
 # --- pairing prediction and ground-truth files --------------------------------------------------------------------
@@ -304,6 +336,11 @@ def _label_files(folder: Path, *, one_per_case: bool = False) -> dict[str, Path]
             )
         chosen[case] = suffixed[0]
     return chosen
+
+
+def label_files_by_case(folder: str | os.PathLike) -> dict[str, Path]:
+    """Label files under ``folder`` (recursively) by case name, paired as :func:`match_pairs` pairs folders."""
+    return _label_files(Path(folder))
 
 
 def match_pairs(

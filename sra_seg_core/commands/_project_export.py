@@ -21,7 +21,8 @@ def register(actions) -> None:
         "export",
         help="export label maps (NIfTI with the scan's geometry, PNG masks and overlays) and metrics",
         description="Export approved labels and/or predictions of a project. Files: OUT/nifti/<case>.nii.gz, "
-        "OUT/png/<case>/<case>_z###.png (class index per pixel), OUT/overlays/<case>/<case>_z###.png, "
+        "OUT/png/<case>/<case>_z###.png (class index per pixel) with a colour copy in OUT/png_color/, "
+        "OUT/dicom-seg/<case>.dcm (--dicom-seg), OUT/overlays/<case>/<case>_z###.png, "
         "OUT/metrics.csv (against reference labels) and OUT/export.json; predictions are named <case>_pred. "
         "Exit code 1 when some cases could not be exported (each is listed with the reason).",
     )
@@ -34,6 +35,8 @@ def register(actions) -> None:
     p.add_argument("--png", action="store_true", help="PNG masks, one per slice, grey value = class index")
     p.add_argument("--overlays", action="store_true", help="RGB PNG overlays of the labels on the scan, per slice")
     p.add_argument("--opacity", type=float, default=0.45, metavar="A", help="overlay fill opacity 0..1 (0.45)")
+    p.add_argument("--dicom-seg", action="store_true",
+                   help="DICOM-SEG per case imported from a DICOM series, referencing that series (OUT/dicom-seg/)")
     p.add_argument("--no-nifti", action="store_true", help="skip the NIfTI label maps")
     p.add_argument("--no-metrics", action="store_true", help="skip metrics.csv")
     p.add_argument("--events", metavar="FILE", help="also write JSON-line progress events here ('-' = stdout)")

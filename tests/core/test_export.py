@@ -170,7 +170,7 @@ def test_metrics_csv_has_the_standard_columns_first_and_scores_against_the_refer
         got = [r for r in rows if r["source"] == source]
         for row, metrics in zip(got, expected):
             for column in CSV_COLUMNS[2:]:
-                assert float(row[column]) == pytest.approx(getattr(metrics, column), nan_ok=True)
+                assert float(row[column]) == pytest.approx(float(getattr(metrics, column)), nan_ok=True)
     assert report.metrics["approved"]["cases"] == 1
     assert report.metrics["approved"]["dice"] == pytest.approx(np.mean([m.dice for m in case_metrics(
         boxes(), boxes(shift=1), [1, 2, 3], spacing)]))
@@ -239,7 +239,8 @@ def test_export_json_says_what_when_and_from_where(project, tmp_path):
     saved = json.loads((tmp_path / "out" / "export.json").read_text())
     assert saved["format"] == "sra-seg-export" and saved["project"]["path"] == str(project.path)
     assert saved["source"] == "prediction" and saved["exported_at"]
-    assert saved["formats"] == {"nifti": True, "png_masks": False, "png_overlays": True, "metrics_csv": True}
+    assert saved["formats"] == {"nifti": True, "png_masks": False, "png_overlays": True, "metrics_csv": True,
+                               "dicom_seg": False}
     assert saved["files"] == len(report.files) == len(exported_files(tmp_path / "out"))
     assert sorted(saved["file_list"]) == exported_files(tmp_path / "out")
 

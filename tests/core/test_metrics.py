@@ -129,7 +129,7 @@ def test_class_predicted_but_absent_from_ground_truth_has_zero_overlap_and_undef
 def test_empty_prediction_in_a_label_map_scores_zero_rather_than_medpys_perfect_dice():
     gt = np.zeros((2, 4, 4), np.uint8)
     [metrics] = case_metrics(np.zeros_like(gt), gt, [1])
-    assert metrics == ClassMetrics.absent(1) == ClassMetrics(1, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    assert metrics == ClassMetrics.absent(1) == ClassMetrics(1, *[0.0] * 6, missing_prediction=True)
 
 
 # --- exactness of the bounding-box shortcut -------------------------------------------------------------------------
@@ -223,7 +223,7 @@ def test_csv_has_the_published_columns_and_round_trips_every_value(tmp_path):
     with open(path, newline="") as fh:
         reader = csv.DictReader(fh)
         assert tuple(reader.fieldnames) == CSV_COLUMNS == (
-            "case", "label", "dice", "jaccard", "hd95", "asd", "hd95_mm", "asd_mm")
+            "case", "label", "dice", "jaccard", "hd95", "asd", "hd95_mm", "asd_mm", "missing_prediction")
         read = list(reader)
     assert [r["case"] for r in read] == ["patient001_frame01"] * 2
     assert float(read[0]["dice"]) == 0.1 + 0.2  # full precision

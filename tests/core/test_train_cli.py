@@ -57,7 +57,7 @@ def test_evaluate_a_checkpoint_on_the_test_split(trained, phantoms, tmp_path, ca
     assert main(["evaluate", "--checkpoint", str(trained / "checkpoints" / "best.pt"),
                  "--data", str(phantoms / "real"), "--split", "test", "--csv", str(csv)]) == 0
     lines = csv.read_text().splitlines()
-    assert lines[0] == "case,label,dice,jaccard,hd95,asd,hd95_mm,asd_mm"
+    assert lines[0] == "case,label,dice,jaccard,hd95,asd,hd95_mm,asd_mm,missing_prediction"
     test_cases = json.loads((trained / "run.json").read_text())["data"]["test_cases"]
     assert {line.split(",")[0] for line in lines[1:]} == set(test_cases)
     assert "RV" in capsys.readouterr().out
