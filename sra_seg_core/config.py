@@ -60,6 +60,7 @@ class BlendConfig:
     sigma: float = 1.0
     hard: bool = False                  # --hard-blend: the unsmoothed box (ablation)
     per_sample: bool = False            # the reference draws one box per batch
+    corner_inclusive: bool | None = None  # box corner 0..H-h (True) or 0..H-h-1; None: by train.protocol
 
 
 @dataclass
@@ -89,6 +90,7 @@ class OptimConfig:
 @dataclass
 class TrainConfig:
     method: str = "sra-seg"
+    protocol: str = "studio"            # studio (ours) | reference (the released code exactly); see protocol.py
     seed: int = 1337
     pretrain_iters: int = 10_000
     selftrain_iters: int = 50_000
@@ -186,6 +188,7 @@ class RunConfig:
              "model.channels and model.dropout need 5 entries (one per encoder level)"),
             (t.amp in ("auto", "bf16", "off"), "train.amp must be auto, bf16 or off"),
             (t.channels_last in ("auto", "on", "off"), "train.channels_last must be auto, on or off"),
+            (t.protocol in ("studio", "reference"), "train.protocol must be studio or reference"),
         ]
         for ok, message in checks:
             if not ok:
@@ -211,8 +214,10 @@ PRESETS: dict[str, dict] = {
     # The paper's schedules.
     "acdc": {"blend": {"smoothing": "gaussian", "kernel_size": 5, "sigma": 1.0},
              "train": {"pretrain_iters": 10_000, "selftrain_iters": 50_000}},
-    "fives": {"blend": {"smoothing": "box", "kernel_size": 7},
-              "data": {"layout": "fives", "grey": "luminance"},
+    # FIVES as the released protocol: 56 labelled images (--labelnum 10), 8 validation images, the box corner from
+    # 0..H-h-1 (FIVES_SA_BCP.py's np.random.randint; ACDC's range includes H-h).
+    "fives": {"blend": {"smoothing": "box", "kernel_size": 7, "corner_inclusive": False},
+              "data": {"layout": "fives", "grey": "luminance", "labeled_count": 56, "max_val_cases": 8},
               "train": {"pretrain_iters": 10_000, "selftrain_iters": 30_000}},
     # A few minutes on a 2-core CPU: the quick-start demo.
     "demo": {"data": {"image_size": 128},
