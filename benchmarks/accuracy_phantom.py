@@ -62,10 +62,10 @@ def baseline_of(row) -> str:
 
 SIZES = {
     # The committed table: 5 seeds x (2 supervised + 2 SRA-Seg rows x 2 families) = 30 runs in about an hour on a
-    # 2-core CPU shared with other work: 64 px, a U-Net of half the channels, 300 + 200 iterations.
+    # 2-core CPU shared with other work: 64 px, a U-Net of half the channels, 250 + 150 iterations.
     "small": {"patients": 30, "synthetic": 16, "preset": "demo",
               "config": {"data.image_size": 64, "model.channels": (8, 16, 32, 64, 128), "train.batch_size": 12,
-                         "train.pretrain_iters": 300, "train.selftrain_iters": 200, "train.validate_every": 50}},
+                         "train.pretrain_iters": 250, "train.selftrain_iters": 150, "train.validate_every": 50}},
     # Fits about an hour on a 2-core CPU: small slices, short schedules, 30 real + 16 synthetic patients. Stage 1 is
     # the longer one so that it converges (validation Dice ~0.5 after 200 iterations, ~0.8 after 400), as the paper's
     # 10 000 do: stage 2's teacher starts from it.
