@@ -260,7 +260,7 @@ def write_table(path: Path, tables: dict, caption: str) -> str:
                   "| Method | protocol | " + " | ".join(f"{c} Dice %" for c in classes)
                   + " | Dice % | Jaccard % | HD95 vox | ASD vox | HD95 mm | ASD mm | ΔDice pp (paired) | p t / W "
                   "| won/lost | ΔHD95 vox | min/run |",
-                  "|---" * (len(classes) + 14) + "|"]
+                  "|---" * (len(classes) + 13) + "|"]
         for key, label, _s, _m, overrides in rows:
             entry = results[key]
             agg = entry["aggregate"]
