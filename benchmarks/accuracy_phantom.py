@@ -62,10 +62,10 @@ def baseline_of(row) -> str:
 
 SIZES = {
     # The committed table: 5 seeds x (2 supervised + 2 SRA-Seg rows x 2 families) = 30 runs in about an hour on a
-    # 2-core CPU shared with other work: 64 px, a U-Net of half the channels, 250 + 150 iterations.
+    # 2-core CPU shared with other work: 64 px, a U-Net of half the channels, 150 + 100 iterations.
     "small": {"patients": 30, "synthetic": 16, "preset": "demo",
               "config": {"data.image_size": 64, "model.channels": (8, 16, 32, 64, 128), "train.batch_size": 12,
-                         "train.pretrain_iters": 250, "train.selftrain_iters": 150, "train.validate_every": 50}},
+                         "train.pretrain_iters": 150, "train.selftrain_iters": 100, "train.validate_every": 25}},
     # Fits about an hour on a 2-core CPU: small slices, short schedules, 30 real + 16 synthetic patients. Stage 1 is
     # the longer one so that it converges (validation Dice ~0.5 after 200 iterations, ~0.8 after 400), as the paper's
     # 10 000 do: stage 2's teacher starts from it.
@@ -88,7 +88,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.set_defaults(size="small")
     p.add_argument("--seeds", type=int, default=5, help="training seeds per row (default 5)")
     p.add_argument("--rows", default="supervised,supervised-ref,sra-seg,sra-seg-ref",
-                   help=f"comma-separated subset of {','.join(r[0] for r in ROWS)} (default: the two supervised "
+                   help=f"comma-separated subset of {','.join(r[0] for r in ROWS)}, each optionally KEY@FAMILY "
+                        "(default: the two supervised "
                         "and the two SRA-Seg rows)")
     p.add_argument("--families", default="mild,hard", help="synthetic families: mild, hard or both (default)")
     p.add_argument("--per-gpu", type=int, default=2, help="runs at a time on each visible GPU (default 2)")
@@ -329,11 +330,22 @@ def machine() -> str:
     return f"{gpu} (CUDA)" if gpu else f"{os.cpu_count()}-core CPU ({cpu}), torch {torch.__version__}"
 
 
-def jobs_for(args, wanted: list[tuple], families: list[str]) -> list[tuple]:
-    """(row key, family, seed) of every run the tables need; a row that ignores the synthetic pool runs once."""
+def parse_rows(text: str, families: list[str]) -> dict[str, list[str]]:
+    """``--rows``: ``key`` (every family) or ``key@family`` (that family only) -> {key: [families]}, in ROWS order."""
+    chosen: dict[str, list[str]] = {}
+    for item in (t.strip() for t in text.split(",") if t.strip()):
+        key, _, family = item.partition("@")
+        chosen.setdefault(key, []).extend([family] if family else families)
+    return {r[0]: [f for f in families if f in chosen[r[0]]] for r in ROWS if r[0] in chosen}
+
+
+def jobs_for(args, wanted: list[tuple], families: list[str], only: dict | None = None) -> list[tuple]:
+    """(row key, family, seed) of every run the tables need; a row that ignores the synthetic pool runs once.
+    ``only``: {row key: families} from :func:`parse_rows`."""
     jobs = []
     for row in wanted:
-        for family in (families if needs_synthetic(row) else families[:1]):
+        row_families = (only or {}).get(row[0], families)
+        for family in (row_families if needs_synthetic(row) else families[:1]):
             jobs += [(row[0], family, 1337 + k) for k in range(args.seeds)]
     return jobs
 
@@ -350,8 +362,10 @@ def main(argv=None) -> int:
     args.work = args.work.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
     families = [f for f in args.families.split(",") if f]
-    unknown = [f for f in families if f not in FAMILIES] + [r for r in args.rows.split(",")
-                                                            if r not in {row[0] for row in ROWS}]
+    only = parse_rows(args.rows, families)
+    unknown = [f for f in families if f not in FAMILIES] + [
+        r for r in args.rows.split(",") if r.partition("@")[0] not in {row[0] for row in ROWS}
+        or r.partition("@")[2] not in ("", *families)]
     if unknown:
         raise SystemExit(f"error: unknown rows or families: {', '.join(unknown)}")
     rows = {r[0]: r for r in ROWS}
@@ -366,8 +380,8 @@ def main(argv=None) -> int:
         record = one_run(args, size, rows[key], int(seed), *data_for(family), family=family)
         print(json.dumps({"row": key, "family": family, "seed": int(seed), "dice": record["mean"]["dice"]}))
         return 0
-    wanted = [rows[k] for k in rows if k in args.rows.split(",")]
-    jobs = jobs_for(args, wanted, families)
+    wanted = [rows[k] for k in only]
+    jobs = jobs_for(args, wanted, families, only)
     for family in families:
         data_for(family)  # written once, before any run starts
     n_gpus = visible_gpus(args.device)
@@ -400,11 +414,11 @@ def main(argv=None) -> int:
     tables = {}
     for family in families:
         results = {}
-        for row in wanted:
+        for row in (r for r in wanted if not needs_synthetic(r) or family in only[r[0]]):
             source = family if needs_synthetic(row) else families[0]
             recs = [records[(row[0], source, 1337 + k)] for k in range(args.seeds)]
             results[row[0]] = {"records": recs, "aggregate": aggregate(recs)}
-        for row in wanted:
+        for row in (r for r in wanted if r[0] in results):
             base = baseline_of(row)
             if row[3] != "supervised" and base in results:
                 results[row[0]]["paired_dice"] = paired(results[row[0]]["records"], results[base]["records"])

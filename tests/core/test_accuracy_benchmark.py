@@ -78,3 +78,15 @@ def test_supervised_rows_ignore_the_synthetic_family_and_compare_within_a_protoc
     jobs = bench.jobs_for(Args, [rows["supervised"], rows["sra-seg"]], ["mild", "hard"])
     assert jobs == [("supervised", "mild", 1337), ("supervised", "mild", 1338), ("sra-seg", "mild", 1337),
                     ("sra-seg", "mild", 1338), ("sra-seg", "hard", 1337), ("sra-seg", "hard", 1338)]
+
+
+def test_a_row_can_be_limited_to_one_family():
+    only = bench.parse_rows("supervised,sra-seg,sra-seg-ref@mild", ["mild", "hard"])
+    assert only == {"supervised": ["mild", "hard"], "sra-seg": ["mild", "hard"], "sra-seg-ref": ["mild"]}
+
+    class Args:
+        seeds = 1
+
+    rows = {r[0]: r for r in bench.ROWS}
+    jobs = bench.jobs_for(Args, [rows[k] for k in only], ["mild", "hard"], only)
+    assert ("sra-seg-ref", "hard", 1337) not in jobs and ("sra-seg-ref", "mild", 1337) in jobs
