@@ -39,7 +39,7 @@ def augment_matrices(
     p_rotate: float = 0.5,
     max_angle: float = 20.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Draw the reference augmentation for ``batch`` samples.
+    """Draw the studio augmentation (the released branches, continuous angle) for ``batch`` samples.
 
     Returns ``theta`` (B, 2, 3) float32, the ``F.affine_grid`` matrices (output -> input, normalised coordinates,
     ``align_corners=False``), and ``interpolated`` (B,) bool, True where the sample is a free-angle rotation (the others
@@ -109,7 +109,7 @@ def random_augment(
     p_rotate: float = 0.5,
     max_angle: float = 20.0,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The reference augmentation for a batch: images (B, 1, H, W) float, labels (B, H, W) int64 or None.
+    """The studio augmentation for a batch on its device: images (B, 1, H, W) float, labels (B, H, W) int64 or None.
 
     Returns tensors of the same shapes, dtypes and device. Deterministic for a given generator state.
     """

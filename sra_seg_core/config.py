@@ -1,8 +1,11 @@
 """The one typed configuration tree for a training run.
 
 The CLI (``--config``, ``--preset``, ``--set key=value``), the app's training form and a run's saved
-``config.yaml`` all go through :class:`RunConfig`. Every number of the method is a field here; the defaults are the
-reference implementation's (BCP-based SRA-Seg on ACDC), see ``SPEC.md``.
+``config.yaml`` all go through :class:`RunConfig`. Every number of the method is a field here; the numbers are the
+reference implementation's (BCP-based SRA-Seg on ACDC), see ``SPEC.md``, but three defaults are ours:
+``train.protocol="studio"`` (``"reference"`` is the released code exactly, see ``protocol.py``), ``train.amp="auto"``
+(bf16 on CUDA; the released code is fp32) and ``alignment.enabled=True`` with our DINOv2 loss (the released SA term
+is off by default and sends no gradient).
 """
 
 from __future__ import annotations
