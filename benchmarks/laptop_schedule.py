@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-CANDIDATES = ((64, 12), (96, 12), (128, 8), (128, 12), (160, 8))
+CANDIDATES = ((96, 12), (128, 8), (128, 12))
 
 
 def parse_args(argv=None):
@@ -33,6 +33,7 @@ def parse_args(argv=None):
     p.add_argument("--stage1-share", type=float, default=0.5)
     p.add_argument("--validate-every", type=int, default=100)
     p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "laptop-schedule")
+    p.add_argument("--data", type=Path, help="a folder with real/ and synthetic/ phantoms (default: write them)")
     return p.parse_args(argv)
 
 
@@ -42,7 +43,7 @@ def main(argv=None) -> int:
     from sra_seg_core.trainer import Trainer
 
     args = parse_args(argv)
-    real, pool = args.work / "real", args.work / "synthetic"
+    real, pool = (args.data or args.work) / "real", (args.data or args.work) / "synthetic"
     if not (real / ".complete").exists():
         write_acdc(real, cases=30, seed=0, style="real")
         write_acdc(pool, cases=16, seed=0, style="synthetic", first_id=1001, labels=False)

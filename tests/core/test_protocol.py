@@ -187,3 +187,24 @@ def test_reference_run_trains_on_zoomed_native_slices_in_fp32(phantoms, tmp_path
     assert trainer.data.labeled_native is not None and trainer.data.summary["protocol"] == "reference"
     assert trainer.data.labeled_native[0].shape == (64, 64)  # the phantoms' own size, kept for augmentation
     assert np.array_equal(trainer.data.labeled_images[0, 0].numpy(), zoom_order0(trainer.data.labeled_native[0], 32))
+
+
+def test_train_cli_protocol_flag_sets_the_config():
+    import argparse
+
+    from sra_seg_core.commands import train
+
+    parser = argparse.ArgumentParser()
+    train.register(parser.add_subparsers())
+    assert train.resolve_config(parser.parse_args(["train", "--protocol", "reference"])).train.protocol == "reference"
+    assert train.resolve_config(parser.parse_args(["train"])).train.protocol == "studio"
+
+
+def test_a_loaded_model_resizes_the_way_its_run_trained():
+    from sra_seg_core.inference import LoadedModel
+
+    def loaded(config):
+        return LoadedModel(model=None, num_classes=4, image_size=64, config=config)
+
+    assert loaded({"train": {"protocol": "reference"}}).resize == "zoom0"
+    assert loaded({}).resize == "bilinear"
