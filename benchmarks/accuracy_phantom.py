@@ -61,11 +61,12 @@ def baseline_of(row) -> str:
     return "supervised-ref" if row[4].get("train.protocol") == "reference" else "supervised"
 
 SIZES = {
-    # The committed table: 5 seeds x (2 supervised + 2 SRA-Seg rows x 2 families) = 30 runs in about an hour on a
-    # 2-core CPU shared with other work: 64 px, a U-Net of half the channels, 150 + 100 iterations.
+    # The committed table: 5 seeds x (2 supervised + 2 SRA-Seg rows x 2 families) runs in about an hour on a 2-core
+    # CPU that other work shares (load average above 20 while it ran): 48 px, a U-Net of half the channels,
+    # 120 + 80 iterations. Measured before choosing: ~0.37 it/s per process at 64 px under that load.
     "small": {"patients": 30, "synthetic": 16, "preset": "demo",
-              "config": {"data.image_size": 64, "model.channels": (8, 16, 32, 64, 128), "train.batch_size": 12,
-                         "train.pretrain_iters": 150, "train.selftrain_iters": 100, "train.validate_every": 25}},
+              "config": {"data.image_size": 48, "model.channels": (8, 16, 32, 64, 128), "train.batch_size": 12,
+                         "train.pretrain_iters": 120, "train.selftrain_iters": 80, "train.validate_every": 20}},
     # Fits about an hour on a 2-core CPU: small slices, short schedules, 30 real + 16 synthetic patients. Stage 1 is
     # the longer one so that it converges (validation Dice ~0.5 after 200 iterations, ~0.8 after 400), as the paper's
     # 10 000 do: stage 2's teacher starts from it.
