@@ -87,7 +87,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     size.add_argument("--quick", action="store_const", dest="size", const="quick", help="the older CPU size")
     size.add_argument("--paper", action="store_const", dest="size", const="paper", help="the paper's schedules")
     p.set_defaults(size="small")
-    p.add_argument("--seeds", type=int, default=5, help="training seeds per row (default 5)")
+    p.add_argument("--seeds", type=int, default=5, help="training seeds per row (default 5): 1337, 1338, ...")
+    p.add_argument("--only-seeds", help="train only these of them (comma-separated), e.g. to split a row over "
+                                        "processes; the tables need every seed")
     p.add_argument("--rows", default="supervised,supervised-ref,sra-seg,sra-seg-ref",
                    help=f"comma-separated subset of {','.join(r[0] for r in ROWS)}, each optionally KEY@FAMILY "
                         "(default: the two supervised "
@@ -347,8 +349,14 @@ def jobs_for(args, wanted: list[tuple], families: list[str], only: dict | None =
     for row in wanted:
         row_families = (only or {}).get(row[0], families)
         for family in (row_families if needs_synthetic(row) else families[:1]):
-            jobs += [(row[0], family, 1337 + k) for k in range(args.seeds)]
+            jobs += [(row[0], family, seed) for seed in seeds_of(args)]
     return jobs
+
+
+def seeds_of(args) -> list[int]:
+    seeds = [1337 + k for k in range(args.seeds)]
+    only = getattr(args, "only_seeds", None)
+    return [s for s in seeds if s in {int(v) for v in only.split(",")}] if only else seeds
 
 
 def visible_gpus(device: str) -> int:
@@ -412,6 +420,8 @@ def main(argv=None) -> int:
         records[(key, family, seed)] = record
         print(f"{rows[key][1]:<48} {family:>4} seed {seed}: mean Dice {100 * record['mean']['dice']:.2f} % "
               f"({record['minutes']:.1f} min)", file=sys.stderr, flush=True)
+    if args.only_seeds:
+        return 0
     tables = {}
     for family in families:
         results = {}

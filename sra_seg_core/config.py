@@ -227,6 +227,15 @@ PRESETS: dict[str, dict] = {
              "train": {"pretrain_iters": 300, "selftrain_iters": 300, "batch_size": 8, "validate_every": 50,
                        "log_every": 5, "checkpoint_every": 100},
              "alignment": {"batch_size": 16}},
+    # About an hour of training on a 2-core laptop CPU, chosen by measurement (benchmarks/laptop_schedule.py: one
+    # thread's CPU seconds per iteration, 2 threads at 1.8x): 128 px batch 12 costs 0.21 s per stage-1 and 0.64 s per
+    # stage-2 iteration, 8 300 iterations an hour; 70 % of that (data loading, the DINOv2 bank and checkpoints are
+    # not in the timing) = 2 900 + 2 900. 96 px fits 12 100 and 128 px batch 8 11 000, but 128 px keeps the thin
+    # myocardium two pixels wider and 12 slices per step average the gradient over more patients.
+    "laptop": {"data": {"image_size": 128},
+               "train": {"pretrain_iters": 2_900, "selftrain_iters": 2_900, "batch_size": 12, "validate_every": 100,
+                         "log_every": 10, "checkpoint_every": 500, "num_threads": 2},
+               "alignment": {"batch_size": 16}},
     # Seconds: tests and smoke runs.
     "tiny": {"data": {"image_size": 64},
              "model": {"channels": (4, 8, 16, 32, 64)},
