@@ -35,7 +35,8 @@ def register(sub) -> None:
     p.add_argument("--allow-untrained-encoder", action="store_true",
                    help="run SA with a random encoder when no weights exist (tests, demo; flagged everywhere)")
     p.add_argument("--config", metavar="FILE", help="YAML, TOML or JSON config")
-    p.add_argument("--preset", choices=sorted(PRESETS), help="acdc, fives (paper schedules), laptop (an hour on 2 CPU cores), demo, tiny")
+    p.add_argument("--preset", choices=sorted(PRESETS),
+                   help="acdc, fives (paper schedules), laptop (an hour on 2 CPU cores), demo, tiny")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any config field, "
                    "e.g. --set blend.sigma=2 (repeatable)")
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/<method>-<time>)")

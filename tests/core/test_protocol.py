@@ -206,3 +206,9 @@ def test_a_loaded_model_resizes_the_way_its_run_trained():
 
     assert loaded({"train": {"protocol": "reference"}}).resize == "zoom0"
     assert loaded({}).resize == "bilinear"
+
+
+def test_laptop_preset_is_a_valid_full_width_schedule():
+    c = preset("laptop").validate()
+    assert c.model.channels == (16, 32, 64, 128, 256) and c.data.image_size == 128
+    assert c.train.pretrain_iters + c.train.selftrain_iters == 5_800
