@@ -445,8 +445,8 @@ def main(argv=None) -> int:
                  "unlabelled stream (mild: same anatomy, generator-like rendering; hard: write_acdc(gap='hard'))")
     sample = all_records[0]
     labelled = sample["data"]["labeled_groups"] if sample.get("data") else "?"
-    caption = (f"**{args.size} size**, {args.seeds} seeds (1337…{1336 + args.seeds}), {data_note}; labelled patients: "
-               f"{labelled}; schedule: preset `{size['preset']}` with {size['config'] or 'no changes'}"
+    caption = (f"**{args.size} size**, {args.seeds} seeds (1337…{1336 + args.seeds}), {data_note}; labelled "
+               f"patients: {labelled}; schedule: preset `{size['preset']}` with {size['config'] or 'no changes'}"
                + (f", overrides {', '.join(args.set)}" if args.set else "") + "; test split scored on "
                f"whole volumes, mean over classes, mean ± sd over seeds; ΔDice / ΔHD95: paired per-seed difference "
                "against supervised only of the same protocol (mean ± sd, n-1), p from scipy.stats.ttest_rel / "

@@ -4,12 +4,13 @@ For each candidate (slice size, batch) the trainer runs a few stage-1 and stage-
 whose bank is built once and costs no loop time) on phantom data with ONE thread, and the process CPU time between
 progress events (the first window dropped as warm-up) gives the seconds per iteration of each stage. CPU time, not
 wall time, because the machine this was chosen on was shared (load average above 10 on 2 cores): one thread's CPU
-seconds are what an idle core needs. Two threads are assumed to give ``--two-thread-speedup`` (1.8: benchmarks/results/speed_cpu.txt has stage 1 at 3.30
-CPU seconds per 1.72 s of wall time on 2 threads, 1.9; a little less for threading overhead). From that, how many iterations fit ``--budget-min`` minutes when
-stage 1 takes ``--stage1-share`` of them, counting one validation every ``--validate-every`` iterations (its CPU
+seconds are what an idle core needs. Two threads are assumed to give ``--two-thread-speedup`` (1.8:
+benchmarks/results/speed_cpu.txt has stage 1 at 3.30 CPU seconds per 1.72 s of wall time on 2 threads, 1.9; a little
+less for threading overhead). From that, how many iterations fit ``--budget-min`` minutes when stage 1 takes
+``--stage1-share`` of them, counting one validation every ``--validate-every`` iterations (its CPU
 time measured the same way). Prints one JSON line per candidate.
 
-    python benchmarks/laptop_schedule.py --threads 2            # on the laptop itself
+    python benchmarks/laptop_schedule.py --iters 8 --data accuracy-work/data   # phantoms of accuracy_phantom.py
 """
 
 from __future__ import annotations
