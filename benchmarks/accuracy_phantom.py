@@ -1,15 +1,22 @@
 """The paper's comparison table on a real/synthetic domain gap, with phantoms (or real ACDC / FIVES folders).
 
 Real-style cardiac phantoms are split by patient into train / validation / test; 10 % of the training patients are
-labelled; the unlabelled stream is synthetic-style phantoms (a visibly different rendering: the domain gap). Every row
-runs through the same trainer with the same seeds; each is scored on the held-out real-style test patients with the
-published tables' metrics (mean over classes; Dice and Jaccard in %, HD95 and ASD in voxels and in mm), mean ± sd
-over seeds.
+labelled; the unlabelled stream is synthetic phantoms of one of two *families*: ``mild`` (the same anatomy, a
+generator-like rendering) or ``hard`` (``write_acdc(gap="hard")``: another noise model, inverted cavity contrast,
+another texture, and anatomy from another distribution). Every row runs through the same trainer with the same seeds;
+each is scored on the held-out real-style test patients with the published tables' metrics (mean over classes; Dice
+and Jaccard in %, HD95 and ASD in voxels and in mm), mean ± sd over seeds. Rows run under either protocol
+(``studio`` or ``reference``, see ``sra_seg_core/protocol.py``); each semi-supervised row is compared with the
+supervised-only row of the same protocol seed by seed: mean ± sd of the paired differences, a paired t-test
+(``scipy.stats.ttest_rel``) and a Wilcoxon signed-rank test.
 
-    python benchmarks/accuracy_phantom.py --quick                # a 2-core CPU, about an hour
-    python benchmarks/accuracy_phantom.py --paper --device cuda  # the paper's schedules, for a GPU
+    python benchmarks/accuracy_phantom.py --small                # the committed table: a 2-core CPU, about an hour
+    python benchmarks/accuracy_phantom.py --quick                # the older, larger CPU size (about 1.5 h per 7 rows)
+    python benchmarks/accuracy_phantom.py --paper --device cuda  # the paper's schedules, for GPUs
     python benchmarks/accuracy_phantom.py --paper --data ACDC/training --synthetic SYNTH/ --dinov2-weights w.pth
 
+With CUDA GPUs visible (and ``--device auto|cuda``) the independent runs are spread over them, ``--per-gpu`` at a
+time on each, every run in its own process (``--one-run``); on the CPU they run one after the other in this process.
 Runs are kept in --work (default ./accuracy-work) and reused when finished, so an interrupted benchmark continues
 where it stopped. Writes ``accuracy_phantom_<size>.md``, ``.json`` and ``.png`` under --out.
 """
@@ -26,17 +33,41 @@ from pathlib import Path
 
 import numpy as np
 
+_REF = {"train.protocol": "reference"}
+# The released SA term sends no gradient and draws no random numbers, so a reference run with it trains exactly as
+# without it (tests/core/test_protocol.py proves it); the reference SRA-Seg row leaves out its ViT-B/16 forward passes.
+_REF_SRA = {**_REF, "alignment.enabled": False}
 ROWS = (  # key, label, short label (plots), method, config overrides
     ("supervised", "Supervised only (10 % labelled)", "supervised", "supervised", {}),
+    ("supervised-ref", "Supervised only, reference protocol", "sup (ref)", "supervised", _REF),
     ("mean-teacher", "Mean teacher + synthetic", "MT + syn", "mean-teacher", {}),
     ("bcp", "BCP + synthetic", "BCP + syn", "bcp", {}),
     ("sra-no-sa", "SRA-Seg without SA", "SRA no SA", "sra-seg", {"alignment.enabled": False}),
     ("sra-hard", "SRA-Seg, hard blending", "SRA hard", "sra-seg", {"blend.hard": True}),
     ("sra-seg", "SRA-Seg (full)", "SRA-Seg", "sra-seg", {}),
+    ("sra-seg-ref", "SRA-Seg, reference protocol (released SA term)", "SRA (ref)", "sra-seg", _REF_SRA),
     ("bcp-real", "BCP + real unlabelled (ceiling)", "BCP + real", "bcp", {"data.unlabeled": "real"}),
 )
+FAMILIES = ("mild", "hard")
+
+
+def needs_synthetic(row) -> bool:
+    """Rows whose result depends on the synthetic family (the others are trained once and shared by the tables)."""
+    return row[3] != "supervised" and row[4].get("data.unlabeled") != "real"
+
+
+def baseline_of(row) -> str:
+    """The supervised-only row a row is compared with: the one of its own protocol."""
+    return "supervised-ref" if row[4].get("train.protocol") == "reference" else "supervised"
 
 SIZES = {
+    # The committed table: 5 seeds x 5 row-families (the default --rows) in about an hour on a 2-core CPU that other
+    # work shares (load average above 20 while it ran): 48 px, a U-Net of half the channels, 120 + 80 iterations.
+    # Measured before choosing: ~0.37 it/s per process at 64 px under that load. The studio SRA-Seg row runs
+    # without SA: building the (untrained) DINOv2 bank alone took over 20 minutes per row under that load.
+    "small": {"patients": 30, "synthetic": 16, "preset": "demo",
+              "config": {"data.image_size": 48, "model.channels": (8, 16, 32, 64, 128), "train.batch_size": 12,
+                         "train.pretrain_iters": 120, "train.selftrain_iters": 80, "train.validate_every": 20}},
     # Fits about an hour on a 2-core CPU: small slices, short schedules, 30 real + 16 synthetic patients. Stage 1 is
     # the longer one so that it converges (validation Dice ~0.5 after 200 iterations, ~0.8 after 400), as the paper's
     # 10 000 do: stage 2's teacher starts from it.
@@ -53,11 +84,20 @@ METRICS = ("dice", "jaccard", "hd95", "asd", "hd95_mm", "asd_mm")
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     size = p.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_const", dest="size", const="quick", help="CPU size (default)")
+    size.add_argument("--small", action="store_const", dest="size", const="small", help="CPU size (default)")
+    size.add_argument("--quick", action="store_const", dest="size", const="quick", help="the older CPU size")
     size.add_argument("--paper", action="store_const", dest="size", const="paper", help="the paper's schedules")
-    p.set_defaults(size="quick")
-    p.add_argument("--seeds", type=int, default=3, help="training seeds per row (default 3)")
-    p.add_argument("--rows", help=f"comma-separated subset of {','.join(r[0] for r in ROWS)}")
+    p.set_defaults(size="small")
+    p.add_argument("--seeds", type=int, default=5, help="training seeds per row (default 5): 1337, 1338, ...")
+    p.add_argument("--only-seeds", help="train only these of them (comma-separated), e.g. to split a row over "
+                                        "processes; the tables need every seed")
+    p.add_argument("--rows", default="supervised,supervised-ref,sra-no-sa,sra-seg-ref@mild",
+                   help=f"comma-separated subset of {','.join(r[0] for r in ROWS)}, each optionally KEY@FAMILY "
+                        "(default, the committed table: both supervised rows, SRA-Seg without SA (studio) in both "
+                        "families, SRA-Seg under the reference protocol in the mild family)")
+    p.add_argument("--families", default="mild,hard", help="synthetic families: mild, hard or both (default)")
+    p.add_argument("--per-gpu", type=int, default=2, help="runs at a time on each visible GPU (default 2)")
+    p.add_argument("--one-run", nargs=3, metavar=("ROW", "FAMILY", "SEED"), help=argparse.SUPPRESS)
     p.add_argument("--data", type=Path, help="real labelled data (ACDC / FIVES / folder) instead of phantoms")
     p.add_argument("--synthetic", type=Path, help="synthetic image folder (with --data)")
     p.add_argument("--dinov2-weights", type=Path, help="DINOv2 weights for the SA rows (else an untrained encoder)")
@@ -68,17 +108,46 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def phantom_data(work: Path, patients: int, synthetic: int) -> tuple[Path, Path]:
+def phantom_data(work: Path, patients: int, synthetic: int, family: str = "mild") -> tuple[Path, Path]:
+    """The real-style labelled set (shared) and the ``family``'s synthetic pool, written once under ``work``."""
     from sra_seg_core.phantoms import write_acdc
 
-    real, pool = work / "data" / "real", work / "data" / "synthetic"
+    real = work / "data" / "real"
+    pool = work / "data" / ("synthetic" if family == "mild" else f"synthetic-{family}")
     if not (real / ".complete").exists():
         write_acdc(real, cases=patients, seed=0, style="real")
         (real / ".complete").touch()
     if not (pool / ".complete").exists():
-        write_acdc(pool, cases=synthetic, seed=0, style="synthetic", first_id=1001, labels=False)
+        write_acdc(pool, cases=synthetic, seed=0, style="synthetic", first_id=1001, labels=False, gap=family)
         (pool / ".complete").touch()
     return real, pool
+
+
+# --- scheduling ------------------------------------------------------------------------------------------------------
+def gpu_slots(n_gpus: int, per_gpu: int) -> list[str]:
+    """Device names for concurrent runs: ``per_gpu`` slots on each of ``n_gpus`` GPUs, interleaved so that a short
+    job list still spreads over every GPU first (cuda:0, cuda:1, cuda:0, cuda:1, ...)."""
+    return [f"cuda:{g}" for _ in range(max(per_gpu, 1)) for g in range(n_gpus)]
+
+
+def run_scheduled(jobs: list, slots: list[str], start, poll_s: float = 2.0) -> list:
+    """Run ``jobs`` with at most one per slot at a time. ``start(job, slot)`` returns a handle with ``poll()`` (None
+    while running, else the exit code), as ``subprocess.Popen``. Returns ``[(job, slot, exit code)]`` in the order
+    the jobs finished."""
+    pending, running, done = list(jobs), {}, []
+    while pending or running:
+        for slot in slots:
+            if slot not in running and pending:
+                job = pending.pop(0)
+                running[slot] = (job, start(job, slot))
+        finished = [(slot, job, code) for slot, (job, handle) in running.items()
+                    if (code := handle.poll()) is not None]
+        for slot, job, code in finished:
+            del running[slot]
+            done.append((job, slot, code))
+        if running and not finished:
+            time.sleep(poll_s)
+    return done
 
 
 def run_config(args, size: dict, method: str, overrides: dict, seed: int, real: Path, pool: Path):
@@ -99,14 +168,19 @@ def run_config(args, size: dict, method: str, overrides: dict, seed: int, real: 
     return config
 
 
-def one_run(args, size, row, seed, real, pool) -> dict:
+def run_dir_of(args, row, family: str, seed: int) -> Path:
+    base = args.work / "runs" / family if needs_synthetic(row) else args.work / "runs"
+    return base / row[0] / f"seed{seed}"
+
+
+def one_run(args, size, row, seed, real, pool, family: str = "mild") -> dict:
     """Train (or reuse) one row x seed and score it on the test split: per-class means over test cases."""
     from sra_seg_core.evaluation import score_checkpoint
     from sra_seg_core.metrics import summarise
     from sra_seg_core.trainer import Trainer
 
     key, _label, _short, method, overrides = row
-    run_dir = args.work / "runs" / key / f"seed{seed}"
+    run_dir = run_dir_of(args, row, family, seed)
     scored = run_dir / "test_metrics.json"
     if scored.exists():
         return json.loads(scored.read_text())
@@ -122,10 +196,41 @@ def one_run(args, size, row, seed, real, pool) -> dict:
                  for label in labels}
     mean = {m: float(np.nanmean([per_class[n][m] for n in per_class])) for m in METRICS}
     meta = json.loads((run_dir / "run.json").read_text())
+    final_losses = _final_losses(run_dir)
     record = {"row": key, "seed": seed, "per_class": per_class, "mean": mean, "minutes": round(minutes, 2),
-              "val_best_dice": result.best_dice, "encoder": meta.get("encoder"), "data": meta.get("data")}
+              "val_best_dice": result.best_dice, "encoder": meta.get("encoder"), "data": meta.get("data"),
+              "protocol": config.train.protocol, "family": family if needs_synthetic(row) else None,
+              "final_losses": final_losses}
     scored.write_text(json.dumps(record, indent=2))
     return record
+
+
+def _final_losses(run_dir: Path) -> dict:
+    """The last progress event's mean losses of each stage (what the run ended on), from events.jsonl."""
+    out = {}
+    for line in (run_dir / "events.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        if event.get("event") == "progress" and event.get("losses"):
+            out[event["stage"]] = event["losses"]
+    return out
+
+
+def paired(records: list[dict], baseline: list[dict], metric: str = "dice") -> dict:
+    """Seed-by-seed differences ``row - baseline`` of the mean-over-classes ``metric``: mean, sd (n-1), the paired
+    t-test and Wilcoxon signed-rank p-values (two-sided), wins / ties / losses. Seeds present in both only."""
+    from scipy import stats
+
+    by_seed = {r["seed"]: r["mean"][metric] for r in baseline}
+    pairs = [(r["mean"][metric], by_seed[r["seed"]]) for r in records if r["seed"] in by_seed]
+    diff = np.array([a - b for a, b in pairs], dtype=np.float64)
+    out = {"n": len(diff), "diffs": diff.tolist(), "mean": float(diff.mean()) if len(diff) else float("nan"),
+           "sd": float(diff.std(ddof=1)) if len(diff) > 1 else float("nan"),
+           "wins": int((diff > 0).sum()), "ties": int((diff == 0).sum()), "losses": int((diff < 0).sum()),
+           "t_p": float("nan"), "wilcoxon_p": float("nan")}
+    if len(diff) > 1 and np.any(diff != 0):
+        out["t_p"] = float(stats.ttest_rel([a for a, _ in pairs], [b for _, b in pairs]).pvalue)
+        out["wilcoxon_p"] = float(stats.wilcoxon(diff).pvalue)
+    return out
 
 
 def aggregate(records: list[dict]) -> dict:
@@ -144,56 +249,74 @@ def fmt(pair, percent: bool) -> str:
     return f"{scale * mean:.2f} ± {scale * sd:.2f}"
 
 
-def write_table(path: Path, results: dict, caption: str) -> str:
-    rows = [r for r in ROWS if r[0] in results]
-    classes = [c for c in next(iter(results.values()))["aggregate"] if c != "mean"]
-    lines = [caption, "",
-             "| Method | " + " | ".join(f"{c} Dice %" for c in classes)
-             + " | Dice % | Jaccard % | HD95 vox | ASD vox | HD95 mm | ASD mm | min/run |",
-             "|---" * (len(classes) + 8) + "|"]
-    for key, label, _s, _m, _o in rows:
-        agg = results[key]["aggregate"]
-        cells = [fmt(agg[c]["dice"], True) for c in classes]
-        cells += [fmt(agg["mean"][m], m in ("dice", "jaccard")) for m in METRICS]
-        cells.append(f"{np.mean([r['minutes'] for r in results[key]['records']]):.1f}")
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    text = "\n".join(lines) + "\n"
+def _p(value: float) -> str:
+    return "–" if value != value else f"{value:.3f}"  # NaN: no test possible (fewer than 2 seeds, all equal)
+
+
+def write_table(path: Path, tables: dict, caption: str) -> str:
+    """One Markdown table per synthetic family: every row's metrics (mean ± sd over seeds) and, for the
+    semi-supervised rows, the paired difference in Dice (percentage points) and HD95 against the supervised-only row
+    of the same protocol, with the paired t-test and Wilcoxon p-values and the seeds won / lost."""
+    lines = [caption, ""]
+    for family, results in tables.items():
+        rows = [r for r in ROWS if r[0] in results]
+        classes = [c for c in next(iter(results.values()))["aggregate"] if c != "mean"]
+        lines += [f"**Synthetic family: {family}**", "",
+                  "| Method | protocol | " + " | ".join(f"{c} Dice %" for c in classes)
+                  + " | Dice % | Jaccard % | HD95 vox | ASD vox | HD95 mm | ASD mm | ΔDice pp (paired) | p t / W "
+                  "| won/lost | ΔHD95 vox | min/run |",
+                  "|---" * (len(classes) + 13) + "|"]
+        for key, label, _s, _m, overrides in rows:
+            entry = results[key]
+            agg = entry["aggregate"]
+            cells = [overrides.get("train.protocol", "studio")]
+            cells += [fmt(agg[c]["dice"], True) for c in classes]
+            cells += [fmt(agg["mean"][m], m in ("dice", "jaccard")) for m in METRICS]
+            d, h = entry.get("paired_dice"), entry.get("paired_hd95")
+            if d:
+                cells += [f"{100 * d['mean']:+.2f} ± {100 * d['sd']:.2f}", f"{_p(d['t_p'])} / {_p(d['wilcoxon_p'])}",
+                          f"{d['wins']}/{d['losses']}", f"{h['mean']:+.2f} ± {h['sd']:.2f}"]
+            else:
+                cells += ["(baseline)", "", "", ""]
+            cells.append(f"{np.mean([r['minutes'] for r in entry['records']]):.1f}")
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines.append("")
+    text = "\n".join(lines)
     path.write_text(text)
     return text
 
 
-def write_plot(path: Path, results: dict, title: str) -> None:
-    """Mean Dice ± sd per row (bars) with the per-seed values as dots, rendered offscreen with pyqtgraph."""
+def write_plot(path: Path, tables: dict, title: str) -> None:
+    """Per family, the paired Dice difference of each semi-supervised row against its supervised-only row
+    (mean ± sd over seeds as bars, each seed a dot), rendered offscreen with pyqtgraph; 0 = no gain."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     import pyqtgraph as pg
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication([])
-    rows = [r for r in ROWS if r[0] in results]
+    bars = [(family, row) for family, results in tables.items() for row in ROWS
+            if row[0] in results and results[row[0]].get("paired_dice")]
     plot = pg.PlotWidget(background="w")
     plot.resize(1100, 560)
     plot.setTitle(title, color="k", size="11pt")
     plot.plotItem.setContentsMargins(12, 16, 16, 8)
     plot.getAxis("left").setWidth(72)
-    x = np.arange(len(rows))
-    means = np.array([100 * results[r[0]]["aggregate"]["mean"]["dice"][0] for r in rows])
-    sds = np.array([100 * results[r[0]]["aggregate"]["mean"]["dice"][1] for r in rows])
-    colors = ["#8c96a3" if r[3] != "sra-seg" else "#2b8a90" for r in rows]
-    plot.addItem(pg.BarGraphItem(x=x, height=means, width=0.6, brushes=colors, pens=[pg.mkPen("k")] * len(rows)))
+    x = np.arange(len(bars))
+    means = np.array([100 * tables[f][r[0]]["paired_dice"]["mean"] for f, r in bars])
+    sds = np.nan_to_num(np.array([100 * tables[f][r[0]]["paired_dice"]["sd"] for f, r in bars]))
+    colors = ["#2b8a90" if m >= 0 else "#b5523b" for m in means]
+    plot.addItem(pg.BarGraphItem(x=x, height=means, width=0.6, brushes=colors, pens=[pg.mkPen("k")] * len(bars)))
     plot.addItem(pg.ErrorBarItem(x=x, y=means, top=sds, bottom=sds, beam=0.2, pen=pg.mkPen("k", width=1.5)))
-    for k, row in enumerate(rows):
-        seeds = [100 * r["mean"]["dice"] for r in results[row[0]]["records"]]
-        plot.plot(np.full(len(seeds), k), seeds, pen=None, symbol="o", symbolSize=6, symbolBrush="k")
-    if "supervised" in results:  # the line every semi-supervised row has to clear
-        baseline = 100 * results["supervised"]["aggregate"]["mean"]["dice"][0]
-        pen = pg.mkPen("#b5523b", width=1.5, style=Qt.PenStyle.DashLine)
-        plot.addItem(pg.InfiniteLine(baseline, angle=0, pen=pen))
-        plot.setTitle(f"{title}; dashed: supervised only ({baseline:.2f} %)", color="k", size="11pt")
-    low = max(0.0, float((means - sds).min()) - 5)
-    plot.setYRange(low, min(100.0, float((means + sds).max()) + 3))
-    plot.getAxis("bottom").setTicks([[(k, r[2]) for k, r in enumerate(rows)]])
-    plot.getAxis("left").setLabel("mean Dice over RV/Myo/LV (%)", color="k")
+    for k, (family, row) in enumerate(bars):
+        diffs = [100 * v for v in tables[family][row[0]]["paired_dice"]["diffs"]]
+        plot.plot(np.full(len(diffs), k), diffs, pen=None, symbol="o", symbolSize=6, symbolBrush="k")
+    plot.addItem(pg.InfiniteLine(0.0, angle=0, pen=pg.mkPen("k", width=1, style=Qt.PenStyle.DashLine)))
+    every = [100 * v for f, r in bars for v in tables[f][r[0]]["paired_dice"]["diffs"]] or [0.0]
+    plot.setYRange(min(min(every), float((means - sds).min(initial=0))) - 1,
+                   max(max(every), float((means + sds).max(initial=0))) + 1)
+    plot.getAxis("bottom").setTicks([[(k, f"{r[2]} / {f}") for k, (f, r) in enumerate(bars)]])
+    plot.getAxis("left").setLabel("Dice gain over supervised only, same protocol and seed (pp)", color="k")
     for axis in ("left", "bottom"):
         plot.getAxis(axis).setTextPen("k")
         plot.getAxis(axis).setPen("k")
@@ -211,47 +334,133 @@ def machine() -> str:
     return f"{gpu} (CUDA)" if gpu else f"{os.cpu_count()}-core CPU ({cpu}), torch {torch.__version__}"
 
 
+def parse_rows(text: str, families: list[str]) -> dict[str, list[str]]:
+    """``--rows``: ``key`` (every family) or ``key@family`` (that family only) -> {key: [families]}, in ROWS order."""
+    chosen: dict[str, list[str]] = {}
+    for item in (t.strip() for t in text.split(",") if t.strip()):
+        key, _, family = item.partition("@")
+        chosen.setdefault(key, []).extend([family] if family else families)
+    return {r[0]: [f for f in families if f in chosen[r[0]]] for r in ROWS if r[0] in chosen}
+
+
+def jobs_for(args, wanted: list[tuple], families: list[str], only: dict | None = None) -> list[tuple]:
+    """(row key, family, seed) of every run the tables need; a row that ignores the synthetic pool runs once.
+    ``only``: {row key: families} from :func:`parse_rows`."""
+    jobs = []
+    for row in wanted:
+        row_families = (only or {}).get(row[0], families)
+        for family in (row_families if needs_synthetic(row) else families[:1]):
+            jobs += [(row[0], family, seed) for seed in seeds_of(args)]
+    return jobs
+
+
+def seeds_of(args) -> list[int]:
+    seeds = [1337 + k for k in range(args.seeds)]
+    only = getattr(args, "only_seeds", None)
+    return [s for s in seeds if s in {int(v) for v in only.split(",")}] if only else seeds
+
+
+def visible_gpus(device: str) -> int:
+    import torch
+
+    return torch.cuda.device_count() if device in ("auto", "cuda") and torch.cuda.is_available() else 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     size = SIZES[args.size]
     args.work = args.work.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
-    if args.data:
-        real, pool = args.data.resolve(), (args.synthetic or args.data).resolve()
-    else:
-        real, pool = phantom_data(args.work, size["patients"], size["synthetic"])
-    wanted = set(args.rows.split(",")) if args.rows else {r[0] for r in ROWS}
-    results = {}
-    for row in ROWS:
-        if row[0] not in wanted:
-            continue
-        records = []
-        for seed in range(args.seeds):
-            record = one_run(args, size, row, 1337 + seed, real, pool)
-            records.append(record)
-            print(f"{row[1]:<34} seed {seed}: mean Dice {100 * record['mean']['dice']:.2f} % "
-                  f"({record['minutes']:.1f} min)", file=sys.stderr, flush=True)
-        results[row[0]] = {"records": records, "aggregate": aggregate(records)}
-    encoder = next((r["encoder"] for v in results.values() for r in v["records"] if r.get("encoder")), None)
+    families = [f for f in args.families.split(",") if f]
+    only = parse_rows(args.rows, families)
+    unknown = [f for f in families if f not in FAMILIES] + [
+        r for r in args.rows.split(",") if r.partition("@")[0] not in {row[0] for row in ROWS}
+        or r.partition("@")[2] not in ("", *families)]
+    if unknown:
+        raise SystemExit(f"error: unknown rows or families: {', '.join(unknown)}")
+    rows = {r[0]: r for r in ROWS}
+
+    def data_for(family):
+        if args.data:
+            return args.data.resolve(), (args.synthetic or args.data).resolve()
+        return phantom_data(args.work, size["patients"], size["synthetic"], family)
+
+    if args.one_run:  # a child process of the GPU scheduler: one row x family x seed
+        key, family, seed = args.one_run
+        record = one_run(args, size, rows[key], int(seed), *data_for(family), family=family)
+        print(json.dumps({"row": key, "family": family, "seed": int(seed), "dice": record["mean"]["dice"]}))
+        return 0
+    wanted = [rows[k] for k in only]
+    jobs = jobs_for(args, wanted, families, only)
+    for family in families:
+        data_for(family)  # written once, before any run starts
+    n_gpus = visible_gpus(args.device)
+    if n_gpus:
+        slots = gpu_slots(n_gpus, args.per_gpu)
+        script = Path(__file__).resolve()
+
+        def start(job, slot):
+            import subprocess
+
+            key, family, seed = job
+            log = args.work / "logs" / f"{family}-{key}-{seed}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            command = [sys.executable, str(script), f"--{args.size}", "--work", str(args.work), "--device", slot,
+                       "--one-run", key, family, str(seed), *[a for item in args.set for a in ("--set", item)]]
+            if args.data:
+                command += ["--data", str(args.data)] + (["--synthetic", str(args.synthetic)] if args.synthetic else [])
+            if args.dinov2_weights:
+                command += ["--dinov2-weights", str(args.dinov2_weights)]
+            return subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT)
+
+        for job, slot, code in run_scheduled(jobs, slots, start):
+            print(f"{job} on {slot}: exit {code}", file=sys.stderr, flush=True)
+    records = {}
+    for key, family, seed in jobs:
+        record = one_run(args, size, rows[key], seed, *data_for(family), family=family)  # reuses finished runs
+        records[(key, family, seed)] = record
+        print(f"{rows[key][1]:<48} {family:>4} seed {seed}: mean Dice {100 * record['mean']['dice']:.2f} % "
+              f"({record['minutes']:.1f} min)", file=sys.stderr, flush=True)
+    if args.only_seeds:
+        return 0
+    tables = {}
+    for family in families:
+        results = {}
+        for row in (r for r in wanted if not needs_synthetic(r) or family in only[r[0]]):
+            source = family if needs_synthetic(row) else families[0]
+            recs = [records[(row[0], source, 1337 + k)] for k in range(args.seeds)]
+            results[row[0]] = {"records": recs, "aggregate": aggregate(recs)}
+        for row in (r for r in wanted if r[0] in results):
+            base = baseline_of(row)
+            if row[3] != "supervised" and base in results:
+                results[row[0]]["paired_dice"] = paired(results[row[0]]["records"], results[base]["records"])
+                results[row[0]]["paired_hd95"] = paired(results[row[0]]["records"], results[base]["records"], "hd95")
+        tables[family] = results
+    all_records = list(records.values())
+    encoder = next((r["encoder"] for r in all_records if r.get("encoder")), None)
     untrained = encoder is not None and not encoder.get("pretrained")
     data_note = (f"{args.data} (+ {args.synthetic})" if args.data else
                  f"cardiac phantoms: {size['patients']} real-style patients (split 70/10/20 by patient, 10 % of "
-                 f"the training patients labelled) + {size['synthetic']} synthetic-style patients as the unlabelled "
-                 "stream")
-    sample = next(iter(results.values()))["records"][0]
+                 f"the training patients labelled) + {size['synthetic']} synthetic patients per family as the "
+                 "unlabelled stream (mild: same anatomy, generator-like rendering; hard: write_acdc(gap='hard'))")
+    sample = all_records[0]
     labelled = sample["data"]["labeled_groups"] if sample.get("data") else "?"
-    caption = (f"**{args.size} size**, {args.seeds} seeds, {data_note}; labelled patients: {labelled}; "
-               f"schedule: preset `{size['preset']}` with {size['config'] or 'no changes'}"
+    caption = (f"**{args.size} size**, {args.seeds} seeds (1337…{1336 + args.seeds}), {data_note}; labelled "
+               f"patients: {labelled}; schedule: preset `{size['preset']}` with {size['config'] or 'no changes'}"
                + (f", overrides {', '.join(args.set)}" if args.set else "") + "; test split scored on "
-               f"whole volumes, mean over classes, mean ± sd over seeds; machine: {machine()}; "
-               f"{sum(r['minutes'] for v in results.values() for r in v['records']):.0f} min of training in all."
-               + (" **The SA rows used an UNTRAINED DINOv2 encoder** (no weights can be downloaded here; pass "
+               f"whole volumes, mean over classes, mean ± sd over seeds; ΔDice / ΔHD95: paired per-seed difference "
+               "against supervised only of the same protocol (mean ± sd, n-1), p from scipy.stats.ttest_rel / "
+               f"wilcoxon (two-sided; with 5 seeds Wilcoxon cannot go below 0.0625); machine: {machine()}; "
+               f"{sum(r['minutes'] for r in all_records):.0f} min of training in all. The reference SRA-Seg row "
+               "runs without its SA term: the released term sends no gradient and draws no random numbers, so it "
+               "trains identically (tested)."
+               + (" **The studio SA rows used an UNTRAINED DINOv2 encoder** (no weights can be downloaded here; pass "
                   "--dinov2-weights for the method's pretrained alignment)." if untrained else ""))
     stem = args.out / f"accuracy_phantom_{args.size}"
-    print(write_table(stem.with_suffix(".md"), results, caption))
-    (stem.with_suffix(".json")).write_text(json.dumps({"caption": caption, "results": results}, indent=2))
-    write_plot(stem.with_suffix(".png"), results, f"Phantom benchmark ({args.size}): mean Dice ± sd over "
-                                                   f"{args.seeds} seeds")
+    print(write_table(stem.with_suffix(".md"), tables, caption))
+    (stem.with_suffix(".json")).write_text(json.dumps({"caption": caption, "tables": tables}, indent=2))
+    write_plot(stem.with_suffix(".png"), tables, f"Phantom benchmark ({args.size}): paired Dice gain over "
+                                                 f"supervised only, {args.seeds} seeds")
     print(f"wrote {stem}.md / .json / .png")
     return 0
 

@@ -437,3 +437,68 @@ def alignment_loss(pred: Tensor, target: Tensor, weight: Tensor | None = None) -
     weight = weight.to(distance.dtype).reshape(weight.shape + (1,) * (distance.ndim - weight.ndim))
     weight = weight.expand_as(distance)
     return (distance * weight).sum() / (weight.sum() + 1e-6)
+
+
+# --- the released "SA" term (the reference protocol) ---------------------------------------------------------------
+REFERENCE_ENCODER = "vit_base_patch16_224"  # timm's ImageNet classifier, as ``load_dino_model()`` of the released code
+
+
+def load_reference_encoder(
+    *,
+    weights_file: str | os.PathLike | None = None,
+    allow_untrained: bool = False,
+    download: bool = True,
+    device: str | torch.device = "cpu",
+    **model_kwargs,
+) -> tuple[nn.Module, EncoderInfo]:
+    """The released code's SA encoder: ``timm.create_model("vit_base_patch16_224", pretrained=True)``, eval mode,
+    frozen, with its 1000-class ImageNet head. Weights from ``weights_file`` (a timm .safetensors / .pth state dict),
+    else timm's hub download if ``download``, else a fixed-seed random initialisation if ``allow_untrained``; otherwise
+    :class:`EncoderWeightsError`. ``model_kwargs`` go to ``timm.create_model`` (tests use ``depth=1``)."""
+    name = REFERENCE_ENCODER
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(_UNTRAINED_SEED)
+        model = timm.create_model(name, pretrained=False, **model_kwargs)
+    path, problem = None, "downloading is switched off"
+    if weights_file is not None:
+        path = Path(weights_file).expanduser().resolve()
+    elif download:
+        try:
+            path = _fetch_pretrained(name)
+        except _HubUnavailable as err:
+            problem = str(err)
+    if path is not None:
+        try:
+            model.load_state_dict(_read_state_dict(path), strict=True)
+        except RuntimeError as err:
+            raise InputError(f"does not fit {name}: {' '.join(str(err).split())[:300]}", path) from err
+        weights = f"file:{path}" if weights_file is not None else "timm-pretrained"
+        digest = _file_digest(path) if weights_file is not None else f"timm-pretrained:{name}"
+    elif allow_untrained:
+        weights, digest = "untrained", f"untrained-seed{_UNTRAINED_SEED}"
+    else:
+        raise EncoderWeightsError(f"no weights for the released SA encoder {name} ({problem}); pass "
+                                  "--dinov2-weights FILE (a timm vit_base_patch16_224 .safetensors) or "
+                                  "--allow-untrained-encoder (the released term sends no gradient either way)")
+    digest += "".join(f";{k}={v}" for k, v in sorted(model_kwargs.items()))
+    model.requires_grad_(False)
+    return model.eval().to(device), EncoderInfo(name, weights, digest, model.num_classes)
+
+
+def reference_sa_loss(real: Tensor, synthetic: Tensor, encoder: nn.Module) -> Tensor:
+    """The released ``compute_sa_loss(real_imgs, unlabeled_imgs, feature_extractor)``, exactly.
+
+    real (B_r, 1, H, W), synthetic (B_s, 1, H, W): the raw (unmixed) batch images. Both are resized bilinearly to the
+    encoder's input size, repeated to 3 channels (no ImageNet normalisation) and put through the classifier; the
+    loss is the mean over synthetic images of the minimum Euclidean distance between its logits and the real images'
+    logits. Only images and a frozen encoder enter the graph, so the term sends no gradient to the segmentation
+    network (the released code adds it with weight 0.1 all the same); a scalar.
+    """
+    size = tuple(getattr(encoder.patch_embed, "img_size", (224, 224)))
+    with torch.no_grad():
+        def logits(x: Tensor) -> Tensor:
+            x = F.interpolate(x.float(), size=size, mode="bilinear", align_corners=False)
+            return encoder(x.repeat(1, 3, 1, 1) if x.shape[1] == 1 else x)
+
+        distances = torch.cdist(logits(synthetic), logits(real), p=2)
+        return distances.min(dim=1).values.mean()

@@ -1,9 +1,18 @@
-"""The reference training augmentation, applied to a whole batch on its device.
+"""Training augmentation, in the two forms of :mod:`sra_seg_core.protocol`.
 
 BCP / SSL4MIS ``RandomGenerator`` draws, per sample: with p = 0.5 a quarter turn (k = 0..3) followed by a flip along a
-random axis; otherwise, with p = 0.5, a rotation by an angle within +-20 degrees (zero padding, same size); otherwise
-nothing. Note that a quarter turn followed by a flip is always a reflection, so the first branch yields one of the
-four reflections of the square, never a pure rotation: that is the reference's behaviour and it is kept.
+random axis; otherwise, with p = 0.5, a rotation (zero padding, same size); otherwise nothing.
+
+``reference`` protocol (:func:`reference_augment_slice`, :func:`reference_batch`): exactly the released code — numpy
+``rot90`` + ``flip``, or ``scipy.ndimage.rotate`` by a whole number of degrees in -20..19 with order 0, on each slice
+at its native size, then the order-0 zoom to the training size. Per slice, on the CPU.
+
+``studio`` protocol (ours; :func:`random_augment`): the same branches drawn for a whole batch on its device after
+resizing, with a continuous angle in +-20 degrees and bilinear images (labels nearest). Not the released behaviour:
+on a non-square slice the two differ by about 4-5 % label Dice.
+
+Note that a quarter turn followed by a flip is always a reflection, so the first branch yields one of the four
+reflections of the square, never a pure rotation: that is the released behaviour and both forms keep it.
 
 Every sample's transform is one 2x3 affine matrix and the batch is resampled with one ``affine_grid``. Quarter turns,
 flips and the identity land exactly on pixel centres, but ``grid_sample``'s float32 coordinate arithmetic is off by a
@@ -15,6 +24,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -29,7 +39,7 @@ def augment_matrices(
     p_rotate: float = 0.5,
     max_angle: float = 20.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Draw the reference augmentation for ``batch`` samples.
+    """Draw the studio augmentation (the released branches, continuous angle) for ``batch`` samples.
 
     Returns ``theta`` (B, 2, 3) float32, the ``F.affine_grid`` matrices (output -> input, normalised coordinates,
     ``align_corners=False``), and ``interpolated`` (B,) bool, True where the sample is a free-angle rotation (the others
@@ -99,7 +109,7 @@ def random_augment(
     p_rotate: float = 0.5,
     max_angle: float = 20.0,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The reference augmentation for a batch: images (B, 1, H, W) float, labels (B, H, W) int64 or None.
+    """The studio augmentation for a batch on its device: images (B, 1, H, W) float, labels (B, H, W) int64 or None.
 
     Returns tensors of the same shapes, dtypes and device. Deterministic for a given generator state.
     """
@@ -107,3 +117,59 @@ def random_augment(
     theta, interpolated = augment_matrices(batch, height, width, generator=generator, p_rot_flip=p_rot_flip,
                                            p_rotate=p_rotate, max_angle=max_angle)
     return apply_affine(images, labels, theta, interpolated)
+
+
+# --- the reference protocol: per slice, native size, before the zoom --------------------------------------------
+def reference_augment_slice(
+    image: np.ndarray,
+    label: np.ndarray | None,
+    rng: np.random.Generator,
+    *,
+    p_rot_flip: float = 0.5,
+    p_rotate: float = 0.5,
+    max_angle: float = 20.0,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The released ``RandomGenerator`` on one slice at its own size: image (H, W) float, label (H, W) int or None.
+
+    With p = ``p_rot_flip`` ``np.rot90`` by k in 0..3 then ``np.flip`` on axis 0 or 1 (a quarter turn swaps H and W);
+    else with p = ``p_rotate`` ``ndimage.rotate`` by a whole number of degrees in ``-max_angle .. max_angle - 1``
+    (``np.random.randint(-20, 20)``), order 0, same size, zero outside. Draws come from ``rng`` only.
+    """
+    from scipy import ndimage
+
+    if rng.random() < p_rot_flip:
+        k, axis = int(rng.integers(0, 4)), int(rng.integers(0, 2))
+        image = np.flip(np.rot90(image, k), axis=axis).copy()
+        label = None if label is None else np.flip(np.rot90(label, k), axis=axis).copy()
+    elif rng.random() < p_rotate:
+        angle = int(rng.integers(-int(max_angle), int(max_angle)))
+        image = ndimage.rotate(image, angle, order=0, reshape=False)
+        label = None if label is None else ndimage.rotate(label, angle, order=0, reshape=False)
+    return image, label
+
+
+def reference_batch(
+    images: list[np.ndarray],
+    labels: list[np.ndarray] | None,
+    indices,
+    size: int,
+    rng: np.random.Generator,
+    *,
+    augment: bool = True,
+    **augment_options,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A training batch the reference way: each chosen native slice augmented (:func:`reference_augment_slice`) and
+    zoomed with order 0 to ``size`` x ``size``. Returns images (B, 1, size, size) float32 and labels (B, size, size)
+    int64 (or None), on the CPU."""
+    from sra_seg_core.datasets.slices import zoom_order0
+
+    out_images, out_labels = [], []
+    for i in (int(v) for v in indices):
+        image, label = images[i], None if labels is None else labels[i]
+        if augment:
+            image, label = reference_augment_slice(image, label, rng, **augment_options)
+        out_images.append(zoom_order0(np.asarray(image, dtype=np.float32), size))
+        if label is not None:
+            out_labels.append(zoom_order0(label, size))
+    batch = torch.from_numpy(np.stack(out_images))[:, None]
+    return batch, (torch.from_numpy(np.stack(out_labels).astype(np.int64)) if labels is not None else None)

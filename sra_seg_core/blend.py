@@ -2,7 +2,7 @@
 
 A mask ``m`` is 1 everywhere except a zero box of floor(f*H) x floor(f*W) (f = 2/3) at a random position; the blending
 weight is ``alpha = smooth(m)`` — a 5x5 Gaussian (sigma 1) for ACDC or a 7x7 box filter for FIVES, both with zero
-padding as in the reference, so alpha also dips slightly at the image border. Images *and* labels are blended with
+padding as in the released code, so alpha also dips slightly at the image border. Images *and* labels are blended with
 the same alpha, so the targets are continuous::
 
     x1 = S_a * alpha + R_a * (1 - alpha),   y1 = P_a * alpha + Y_a * (1 - alpha)
@@ -21,17 +21,20 @@ import torch.nn.functional as F
 
 
 def box_mask(batch: int, height: int, width: int, *, hole_fraction: float = 2 / 3, per_sample: bool = False,
-             generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+             corner_inclusive: bool = False, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
     """The binary mask m: (B, 1, H, W) float32, 1 outside a zero box of floor(f*H) x floor(f*W).
 
-    The box's top-left corner is uniform in [0, H - h) x [0, W - w) as in the reference (``np.random.randint``). With
-    ``per_sample=False`` (the reference) one box is drawn and shared by the whole batch.
+    The box's top-left corner is uniform in [0, H - h) x [0, W - w) (the released FIVES code's
+    ``np.random.randint(0, H - h)``), or with ``corner_inclusive`` in [0, H - h] x [0, W - w] (the released ACDC code's
+    ``torch.randint(0, H - h + 1)``; the reference protocol's default). With ``per_sample=False`` (the reference) one
+    box is drawn and shared by the whole batch.
     """
     device = generator.device if generator is not None and device is None else device
     h, w = int(height * hole_fraction), int(width * hole_fraction)
     n = batch if per_sample else 1
-    top = torch.randint(0, max(height - h, 1), (n,), generator=generator, device=device)
-    left = torch.randint(0, max(width - w, 1), (n,), generator=generator, device=device)
+    extra = 1 if corner_inclusive else 0
+    top = torch.randint(0, max(height - h + extra, 1), (n,), generator=generator, device=device)
+    left = torch.randint(0, max(width - w + extra, 1), (n,), generator=generator, device=device)
     rows = torch.arange(height, device=device)[None, :, None]
     cols = torch.arange(width, device=device)[None, None, :]
     inside = ((rows >= top[:, None, None]) & (rows < top[:, None, None] + h)
@@ -70,7 +73,7 @@ def blend_alpha(batch: int, height: int, width: int, config=None, *, generator: 
 
     c = config or BlendConfig()
     m = box_mask(batch, height, width, hole_fraction=c.hole_fraction, per_sample=c.per_sample,
-                 generator=generator, device=device)
+                 corner_inclusive=bool(c.corner_inclusive), generator=generator, device=device)
     alpha = m if c.hard else smooth_mask(m, c.smoothing, c.kernel_size, c.sigma)
     return alpha, m
 

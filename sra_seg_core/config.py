@@ -1,8 +1,11 @@
 """The one typed configuration tree for a training run.
 
 The CLI (``--config``, ``--preset``, ``--set key=value``), the app's training form and a run's saved
-``config.yaml`` all go through :class:`RunConfig`. Every number of the method is a field here; the defaults are the
-reference implementation's (BCP-based SRA-Seg on ACDC), see ``SPEC.md``.
+``config.yaml`` all go through :class:`RunConfig`. Every number of the method is a field here; the numbers are the
+reference implementation's (BCP-based SRA-Seg on ACDC), see ``SPEC.md``, but three defaults are ours:
+``train.protocol="studio"`` (``"reference"`` is the released code exactly, see ``protocol.py``), ``train.amp="auto"``
+(bf16 on CUDA; the released code is fp32) and ``alignment.enabled=True`` with our DINOv2 loss (the released SA term
+is off by default and sends no gradient).
 
 Each field declares what it allows next to its default, ``lr: float = setting(0.01, gt=0, le=100)`` (see
 :class:`Allowed`); :meth:`RunConfig.set` checks a value as it comes in and :meth:`RunConfig.validate` checks the whole
@@ -173,6 +176,7 @@ class BlendConfig:
     sigma: float = setting(1.0, gt=0, le=100)  # pixels
     hard: bool = False                  # --hard-blend: the unsmoothed box (ablation)
     per_sample: bool = False            # the reference draws one box per batch
+    corner_inclusive: bool | None = None  # box corner 0..H-h (True) or 0..H-h-1; None: by train.protocol
 
 
 @dataclass
@@ -205,6 +209,8 @@ class OptimConfig:
 @dataclass
 class TrainConfig:
     method: str = setting("sra-seg", choices=METHODS)
+    # studio (ours) | reference (the released code exactly); see protocol.py
+    protocol: str = setting("studio", choices=("studio", "reference"))
     seed: int = setting(1337, ge=0, le=SEED_MAX)
     pretrain_iters: int = setting(10_000, ge=0, le=ITERS_MAX)
     selftrain_iters: int = setting(50_000, ge=0, le=ITERS_MAX)
@@ -324,14 +330,25 @@ PRESETS: dict[str, dict] = {
     # The paper's schedules.
     "acdc": {"blend": {"smoothing": "gaussian", "kernel_size": 5, "sigma": 1.0},
              "train": {"pretrain_iters": 10_000, "selftrain_iters": 50_000}},
-    "fives": {"blend": {"smoothing": "box", "kernel_size": 7},
-              "data": {"layout": "fives", "grey": "luminance"},
+    # FIVES as the released protocol: 56 labelled images (--labelnum 10), 8 validation images, the box corner from
+    # 0..H-h-1 (FIVES_SA_BCP.py's np.random.randint; ACDC's range includes H-h).
+    "fives": {"blend": {"smoothing": "box", "kernel_size": 7, "corner_inclusive": False},
+              "data": {"layout": "fives", "grey": "luminance", "labeled_count": 56, "max_val_cases": 8},
               "train": {"pretrain_iters": 10_000, "selftrain_iters": 30_000}},
     # A few minutes on a 2-core CPU: the quick-start demo.
     "demo": {"data": {"image_size": 128},
              "train": {"pretrain_iters": 300, "selftrain_iters": 300, "batch_size": 8, "validate_every": 50,
                        "log_every": 5, "checkpoint_every": 100},
              "alignment": {"batch_size": 16}},
+    # About an hour of training on a 2-core laptop CPU, chosen by measurement (benchmarks/laptop_schedule.py: one
+    # thread's CPU seconds per iteration, 2 threads at 1.8x): 128 px batch 12 costs 0.21 s per stage-1 and 0.64 s per
+    # stage-2 iteration, 8 300 iterations an hour; 70 % of that (data loading, the DINOv2 bank and checkpoints are
+    # not in the timing) = 2 900 + 2 900. 96 px fits 12 100 and 128 px batch 8 11 000, but 128 px keeps the thin
+    # myocardium two pixels wider and 12 slices per step average the gradient over more patients.
+    "laptop": {"data": {"image_size": 128},
+               "train": {"pretrain_iters": 2_900, "selftrain_iters": 2_900, "batch_size": 12, "validate_every": 100,
+                         "log_every": 10, "checkpoint_every": 500, "num_threads": 2},
+               "alignment": {"batch_size": 16}},
     # Seconds: tests and smoke runs.
     "tiny": {"data": {"image_size": 64},
              "model": {"channels": (4, 8, 16, 32, 64)},

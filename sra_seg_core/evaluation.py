@@ -1,4 +1,7 @@
-"""Scoring a trained model on a split of a data set, as the published tables do (whole volumes, per class, 3-D)."""
+"""Scoring a trained model on a split of a data set, as the published tables do (whole volumes, per class, 3-D).
+
+The run's protocol (saved in the checkpoint) decides the resizing and whether a single-image case is scored as 2-D
+(studio) or as the (1, H, W) volume (reference, as the released FIVES evaluation)."""
 
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ def score_checkpoint(checkpoint, data, *, split: str = "test", labels: list[int]
     from sra_seg_core.inference import LoadedModel, load_checkpoint, predict_image
     from sra_seg_core.io import write_image
     from sra_seg_core.metrics import case_metrics
+    from sra_seg_core.protocol import config_choices
 
     loaded = checkpoint if isinstance(checkpoint, LoadedModel) else load_checkpoint(checkpoint, device)
     data_config = loaded.config.get("data", {})
@@ -30,6 +34,7 @@ def score_checkpoint(checkpoint, data, *, split: str = "test", labels: list[int]
     if not cases:
         raise InputError(f"the {split} split of this data set is empty", data)
     labels = labels or list(range(1, loaded.num_classes))
+    flat_as_2d = config_choices(loaded.config).flat_as_2d  # the run's protocol decides how a 2-D case is scored
     rows = []
     for case in cases:
         image, truth = ds.load_volume(case, num_classes=dataset.num_classes, grey=dataset.grey,
@@ -39,7 +44,8 @@ def score_checkpoint(checkpoint, data, *, split: str = "test", labels: list[int]
         pred = predict_image(loaded, image, tta=tta)
         if predictions is not None:
             write_image(image.with_array(pred, label=True), Path(predictions) / f"{case.case_id}.nii.gz")
-        rows += [(case.case_id, m) for m in case_metrics(pred, truth.array, labels, truth.spacing_zyx)]
+        rows += [(case.case_id, m) for m in case_metrics(pred, truth.array, labels, truth.spacing_zyx,
+                                                         flat_as_2d=flat_as_2d)]
         (on_case or (lambda name: print(f"scored {name}", file=sys.stderr)))(case.case_id)
     names = [loaded.class_names[k] if k < len(loaded.class_names) else str(k) for k in labels]
     return labels, rows, names

@@ -1,7 +1,10 @@
-"""Running a trained model on whole volumes, as the reference evaluation does.
+"""Running a trained model on whole volumes, slice by slice as the released evaluation (``test_single_volume``) does.
 
-Each slice is min-max normalised with its volume, resized to the training size (bilinear), predicted, and the class map
-resized back to the slice's own size with nearest neighbour. Slices go through the network in batches, on the device.
+Each slice is min-max normalised with its volume, resized to the training size, predicted, and the class map resized
+back to the slice's own size. How it is resized is the run's protocol (:mod:`sra_seg_core.protocol`, read from the
+checkpoint's config): ``reference`` an order-0 ``scipy.ndimage.zoom`` both ways, exactly as the released code;
+``studio`` (ours) bilinear down, nearest (``nearest-exact``) back. Slices go through the network in batches, on the
+device.
 Checkpoints hold only tensors and plain values and are loaded with ``torch.load(weights_only=True)``: a checkpoint
 from elsewhere cannot run code.
 """
@@ -33,6 +36,13 @@ class LoadedModel:
     meta: dict = field(default_factory=dict)   # method, stage, iteration, dice, encoder status, …
     config: dict = field(default_factory=dict)  # the run's resolved config (data layout, split seed, …)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def resize(self) -> str:
+        """``bilinear`` or ``zoom0``: how the run that made this model resized its slices."""
+        from sra_seg_core.protocol import config_choices
+
+        return config_choices(self.config).resize
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -101,18 +111,26 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "auto") -> Lo
 
 @torch.no_grad()
 def predict_probabilities(model: torch.nn.Module, volume: np.ndarray, *, size: int, device: torch.device,
-                          batch_size: int = 16, tta: bool = False, autocast: bool = False) -> torch.Tensor:
+                          batch_size: int = 16, tta: bool = False, autocast: bool = False,
+                          resize: str = "bilinear") -> torch.Tensor:
     """Softmax probabilities at the training size: (Z, K, size, size) float32 on ``device``.
 
     volume: (Z, Y, X) float32, already normalised to [0, 1]. ``tta`` averages the identity and the two flips.
+    ``resize``: ``bilinear`` (studio) or ``zoom0`` (reference: order-0 scipy zoom of each slice, on the CPU).
     """
     was_training = model.training
     model.eval()
     out = []
     try:
         for start in range(0, volume.shape[0], batch_size):
-            chunk = torch.from_numpy(np.ascontiguousarray(volume[start:start + batch_size]))[:, None].to(device)
-            x = F.interpolate(chunk, size=(size, size), mode="bilinear", align_corners=False)
+            if resize == "zoom0":
+                from sra_seg_core.datasets.slices import resize_slices
+
+                zoomed = resize_slices(np.asarray(volume[start:start + batch_size], np.float32), size, "zoom0")
+                x = torch.from_numpy(zoomed)[:, None].to(device)
+            else:
+                chunk = torch.from_numpy(np.ascontiguousarray(volume[start:start + batch_size]))[:, None].to(device)
+                x = F.interpolate(chunk, size=(size, size), mode="bilinear", align_corners=False)
             flips = ((), (-1,), (-2,)) if tta else ((),)
             probs = 0
             for dims in flips:
@@ -127,24 +145,35 @@ def predict_probabilities(model: torch.nn.Module, volume: np.ndarray, *, size: i
     return torch.cat(out)
 
 
-def labels_to_native(probs: torch.Tensor, shape_yx: tuple[int, int]) -> np.ndarray:
-    """Argmax at the training size, then nearest-neighbour back to (Y, X): (Z, Y, X) uint8 (as the reference)."""
-    hard = probs.argmax(dim=1, keepdim=True).float()
-    native = F.interpolate(hard, size=shape_yx, mode="nearest-exact")
+def labels_to_native(probs: torch.Tensor, shape_yx: tuple[int, int], resize: str = "bilinear") -> np.ndarray:
+    """Argmax at the training size, then back to (Y, X): (Z, Y, X) uint8. ``resize`` ``bilinear`` (studio): PyTorch's
+    ``nearest-exact``; ``zoom0`` (reference): ``scipy.ndimage.zoom(order=0)``, as the released code."""
+    hard = probs.argmax(dim=1, keepdim=True)
+    if resize == "zoom0":
+        from sra_seg_core.datasets.slices import resize_slices
+
+        return resize_slices(hard[:, 0].to(torch.uint8).cpu().numpy(), tuple(shape_yx), "zoom0")
+    native = F.interpolate(hard.float(), size=shape_yx, mode="nearest-exact")
     return native[:, 0].to(torch.uint8).cpu().numpy()
 
 
 def predict_volume(model: torch.nn.Module, volume: np.ndarray, *, size: int, device: torch.device,
-                   batch_size: int = 16, tta: bool = False, autocast: bool = False) -> np.ndarray:
-    """Class map (Z, Y, X) uint8 for a normalised (Z, Y, X) float32 volume."""
+                   batch_size: int = 16, tta: bool = False, autocast: bool = False,
+                   resize: str = "bilinear") -> np.ndarray:
+    """Class map (Z, Y, X) uint8 for a normalised (Z, Y, X) float32 volume; ``resize`` as
+    :func:`predict_probabilities`."""
     probs = predict_probabilities(model, volume, size=size, device=device, batch_size=batch_size, tta=tta,
-                                  autocast=autocast)
-    return labels_to_native(probs, volume.shape[1:])
+                                  autocast=autocast, resize=resize)
+    return labels_to_native(probs, volume.shape[1:], resize)
 
 
 def predict_image(loaded: LoadedModel, image, *, tta: bool = False, batch_size: int = 16) -> np.ndarray:
     """(Z, Y, X) uint8 class map for an :class:`~sra_seg_core.image.Image` (any intensities), on the image's grid."""
     from sra_seg_core.datasets import normalise_minmax
 
+    from sra_seg_core.protocol import config_choices
+
+    choices = config_choices(loaded.config)
     return predict_volume(loaded.model, normalise_minmax(image.array), size=loaded.image_size, device=loaded.device,
-                          batch_size=batch_size, tta=tta, autocast=loaded.device.type == "cuda")
+                          batch_size=batch_size, tta=tta, resize=choices.resize,
+                          autocast=loaded.device.type == "cuda" and choices.amp_allowed)

@@ -23,8 +23,9 @@ Conventions
   (:meth:`ClassMetrics.shown`) and its means leave those distances out (``summarise(..., missing="none")``).
 - A class predicted but absent from the ground truth scores dice 0 and jaccard 0; its distances are NaN (medpy raises).
   Summaries leave NaNs out of means and count them.
-- A (1, H, W) pair is scored as the 2-D image (H, W), as medpy is called on 2-D images (FIVES): a 3-D cross would make
-  every pixel of a single slice a surface pixel.
+- A (1, H, W) pair is scored as the 2-D image (H, W) by default (``flat_as_2d=True``, ours): a 3-D cross makes every
+  pixel of a single slice a surface pixel. The released FIVES evaluation (``code/test_FIVES.py``) calls medpy on the
+  (1, H, W) volume; ``flat_as_2d=False`` reproduces that (the reference protocol's scoring; ASD and HD95 differ).
 """
 
 from __future__ import annotations
@@ -90,12 +91,13 @@ def dice_score(pred: np.ndarray, gt: np.ndarray) -> float:
 
 
 def binary_metrics(
-    pred: np.ndarray, gt: np.ndarray, spacing_zyx: Sequence[float] = (1.0, 1.0, 1.0)
+    pred: np.ndarray, gt: np.ndarray, spacing_zyx: Sequence[float] = (1.0, 1.0, 1.0), *, flat_as_2d: bool = True
 ) -> dict[str, float]:
     """Overlap and surface-distance metrics of one binary prediction against its ground truth.
 
     pred, gt:    same shape, bool (anything non-zero is foreground): (Z, Y, X), or (1, H, W) / (H, W) scored as 2-D.
     spacing_zyx: voxel size in mm in array order (Z, Y, X); Z is unused for a 2-D image.
+    flat_as_2d:  score a (1, H, W) pair as the 2-D image (H, W); False: as a 3-D volume, as the released FIVES code.
     Returns ``dice``, ``jaccard`` (fractions), ``hd95``, ``asd``, ``assd`` (voxels) and ``hd95_mm``, ``asd_mm``,
     ``assd_mm`` (mm), following the module's conventions for empty masks.
     """
@@ -106,7 +108,7 @@ def binary_metrics(
     spacing = tuple(float(s) for s in spacing_zyx)
     if pred.ndim != 3 or len(spacing) != 3:
         raise ValueError(f"need (Z, Y, X) masks and 3 spacings, got shape {pred.shape} and spacing {spacing}")
-    if pred.shape[0] == 1:
+    if pred.shape[0] == 1 and flat_as_2d:
         pred, gt, spacing = pred[0], gt[0], spacing[1:]
 
     n_pred = np.count_nonzero(pred)
@@ -164,13 +166,15 @@ def _distance_scores(pred_surface: np.ndarray, gt_surface: np.ndarray, sampling)
 
 # --- label maps ---------------------------------------------------------------------------------------------------
 def case_metrics(
-    pred: np.ndarray, gt: np.ndarray, labels: Sequence[int], spacing_zyx: Sequence[float] = (1.0, 1.0, 1.0)
+    pred: np.ndarray, gt: np.ndarray, labels: Sequence[int], spacing_zyx: Sequence[float] = (1.0, 1.0, 1.0), *,
+    flat_as_2d: bool = True,
 ) -> list[ClassMetrics]:
     """Per-class metrics of one case.
 
     pred, gt:    (Z, Y, X) integer label maps of the same shape ((1, H, W) for a 2-D image).
     labels:      the label values to score, e.g. (1, 2, 3) for ACDC's RV, Myo, LV.
     spacing_zyx: voxel size in mm in array order (``Image.spacing_zyx`` of the ground truth).
+    flat_as_2d:  see :func:`binary_metrics`.
     Raises InputError naming both shapes when they differ.
     """
     pred, gt = np.asarray(pred), np.asarray(gt)
@@ -178,7 +182,7 @@ def case_metrics(
     rows = []
     for label in labels:
         predicted = pred == label
-        scores = binary_metrics(predicted, gt == label, spacing_zyx)
+        scores = binary_metrics(predicted, gt == label, spacing_zyx, flat_as_2d=flat_as_2d)
         rows.append(ClassMetrics(int(label), **{metric: scores[metric] for metric in METRICS},
                                  missing_prediction=not predicted.any()))
     return rows

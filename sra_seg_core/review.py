@@ -152,10 +152,11 @@ def predict_case(loaded, image, *, tta: bool = False, batch_size: int = 16) -> C
             # flipping before the resize to the input size equals flipping after it: the bilinear resize is symmetric
             x = np.ascontiguousarray(np.flip(chunk, axes)) if axes else chunk
             probs = predict_probabilities(loaded.model, x, size=loaded.image_size, device=loaded.device,
-                                          batch_size=batch_size, autocast=loaded.device.type == "cuda")
+                                          batch_size=batch_size, autocast=loaded.device.type == "cuda",
+                                          resize=loaded.resize)
             passes.append(probs.flip(axes) if axes else probs)
         stacked = torch.stack(passes)
-        labels.append(labels_to_native(stacked.mean(dim=0), volume.shape[1:]))
+        labels.append(labels_to_native(stacked.mean(dim=0), volume.shape[1:], loaded.resize))
         chunk_sums, chunk_counts = slice_totals(stacked.cpu().numpy())
         sums.append(chunk_sums)
         counts.append(chunk_counts)

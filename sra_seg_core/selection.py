@@ -528,7 +528,8 @@ def _suggest_by_disagreement(project, table, result, need, run_dir, device, on_p
         case = table.cases[i]
         ref = CaseRef(case.id, project.image_path(case.id), None, case.group, case.frame)
         volume = load_volume(ref, grey=loaded.grey)[0].array[table.z[rows]]
-        options = dict(size=loaded.image_size, device=loaded.device, autocast=loaded.device.type == "cuda")
+        options = dict(size=loaded.image_size, device=loaded.device, autocast=loaded.device.type == "cuda",
+                       resize=loaded.resize)
         scores[rows] = disagreement(predict_probabilities(loaded.model, volume, **options),
                                     predict_probabilities(teacher, volume, **options)).cpu().numpy()
         if on_progress is not None:

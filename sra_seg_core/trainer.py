@@ -75,6 +75,10 @@ class TrainData:
     class_names: list[str]
     grey: str = "luminance"
     summary: dict = field(default_factory=dict)
+    # The reference protocol augments each slice at its own size before the zoom: the slices as loaded, (H_i, W_i).
+    labeled_native: list[np.ndarray] | None = None
+    labeled_native_labels: list[np.ndarray] | None = None
+    unlabeled_native: list[np.ndarray] | None = None
 
 
 def prepare_data(config: RunConfig, device: torch.device) -> TrainData:
@@ -91,9 +95,15 @@ def prepare_data(config: RunConfig, device: torch.device) -> TrainData:
     else:
         labeled = ds.select_labelled(splits["train"], fraction=d.labeled_fraction, count=d.labeled_count,
                                      seed=d.labeled_seed)
+    from sra_seg_core.protocol import config_choices
+
+    choices = config_choices(config)
     opts = dict(size=d.image_size, num_classes=dataset.num_classes, grey=dataset.grey,
-                binarize=dataset.binarize_labels)
+                binarize=dataset.binarize_labels, resize="zoom0" if choices.resize == "zoom0" else "linear")
     lab = ds.load_slices(labeled, labels=True, require_foreground=True, **opts)
+    native = {}
+    if choices.augment_native:
+        native["labeled"] = ds.load_slices(labeled, labels=True, **{**opts, "size": None})
     unlabeled_cases: list = []
     if config.train.method != "supervised":
         if d.unlabeled == "real":
@@ -114,6 +124,9 @@ def prepare_data(config: RunConfig, device: torch.device) -> TrainData:
         if not unlabeled_cases:
             raise ConfigError("the unlabelled stream is empty: no synthetic or unlabelled real images were found")
         unl = ds.load_slices(unlabeled_cases, labels=False, **{**opts, "binarize": False})
+        if choices.augment_native:
+            native["unlabeled"] = ds.load_slices(unlabeled_cases, labels=False, **{**opts, "binarize": False,
+                                                                                  "size": None})
     val_cases = splits["val"][: d.max_val_cases] if d.max_val_cases else splits["val"]
     if not val_cases:
         raise ConfigError("no validation cases: the data set is too small to hold out a validation split")
@@ -139,7 +152,11 @@ def prepare_data(config: RunConfig, device: torch.device) -> TrainData:
             "unlabeled_source": source if unlabeled_cases else None,
             "val_cases": [v.case_id for v in val],
             "test_cases": [c.case_id for c in splits["test"]],
+            "protocol": choices.name,
         },
+        labeled_native=native["labeled"].images if native else None,
+        labeled_native_labels=native["labeled"].labels if native else None,
+        unlabeled_native=native["unlabeled"].images if "unlabeled" in native else None,
     )
     if len(lab) < config.labeled_batch:
         warnings.warn(f"only {len(lab)} labelled slices for a labelled batch of {config.labeled_batch}; "
@@ -151,8 +168,11 @@ def prepare_data(config: RunConfig, device: torch.device) -> TrainData:
 class EpochSampler:
     """Indices for iteration i: consecutive chunks of per-epoch permutations, a pure function of (seed, i)."""
 
-    def __init__(self, n: int, per_batch: int, seed: int, device: torch.device):
+    def __init__(self, n: int, per_batch: int, seed: int, device: torch.device, *, drop_last: bool = False):
         self.n, self.per_batch, self.seed, self.device = n, per_batch, seed, device
+        # drop_last (the reference's TwoStreamBatchSampler): an epoch is n // per_batch whole batches and the slices
+        # left over are not seen that epoch. Fewer slices than one batch: nothing could be dropped, so none is.
+        self.drop_last = drop_last and n >= per_batch
         self._cache: dict[int, torch.Tensor] = {}
 
     def _perm(self, epoch: int) -> torch.Tensor:
@@ -163,6 +183,9 @@ class EpochSampler:
         return self._cache[epoch]
 
     def indices(self, iteration: int) -> torch.Tensor:
+        if self.drop_last:
+            epoch, batch = divmod(iteration, self.n // self.per_batch)
+            return self._perm(epoch)[batch * self.per_batch:(batch + 1) * self.per_batch]
         start = iteration * self.per_batch
         parts, need = [], self.per_batch
         while need:
@@ -227,6 +250,12 @@ class Trainer:
         self._data = data
         self.stop_flag = threading.Event()
         self.device = resolve_device(self.config.train.device)
+        from sra_seg_core.protocol import config_choices
+
+        self.protocol = config_choices(self.config)
+        # The box corner range is the protocol's unless the config names it (the fives preset does).
+        self.blend = replace(self.config.blend, corner_inclusive=self.protocol.corner_inclusive)
+        self._reference_encoder = None
         self.encoder_info = None
         self.events_sink: JsonLinesSink | None = None
         self._t0 = time.time()
@@ -288,7 +317,7 @@ class Trainer:
             torch.backends.cudnn.allow_tf32 = True
         else:
             _keep_freed_memory()
-        self.autocast = self.device.type == "cuda" and t.amp in ("auto", "bf16")
+        self.autocast = self.device.type == "cuda" and t.amp in ("auto", "bf16") and self.protocol.amp_allowed
         # Channels-last is the faster layout on CUDA (tensor cores) and, with the model's plain-layout weight
         # gradient, on the CPU too (oneDNN's NHWC kernels); "auto" is therefore on everywhere.
         self.channels_last = t.channels_last in ("on", "auto")
@@ -313,6 +342,9 @@ class Trainer:
         """Resolve the DINOv2 encoder before any training, so missing weights fail in seconds, not hours."""
         if not self.config.uses_alignment:
             return
+        if self.protocol.reference_sa:
+            self._prepare_reference_sa()
+            return
         from sra_seg_core.alignment import load_encoder, resolve_encoder_name
 
         a = self.config.alignment
@@ -331,6 +363,31 @@ class Trainer:
             self.emit(Event("warning", encoder_pretrained=False, message=(
                 f"DINOv2 encoder {name} is UNTRAINED (random weights, allowed by --allow-untrained-encoder): "
                 "the similarity-alignment term has no pretrained semantics; results are not the method's")))
+
+    def _prepare_reference_sa(self) -> None:
+        """The released SA term's frozen ViT-B/16 ImageNet classifier (it sends no gradient; see alignment.py)."""
+        from sra_seg_core.alignment import load_reference_encoder
+
+        a = self.config.alignment
+        extra = {"depth": a.encoder_depth} if a.encoder_depth else {}
+        self._reference_encoder, self.encoder_info = load_reference_encoder(
+            weights_file=a.weights_file, allow_untrained=a.allow_untrained, download=a.download and not extra,
+            device=self.device, **extra)
+        self._write_metadata(encoder={"name": self.encoder_info.name, "weights": self.encoder_info.weights,
+                                      "pretrained": self.encoder_info.pretrained, "released_sa_term": True})
+        if not self.encoder_info.pretrained:
+            self.warn(f"the released SA encoder {self.encoder_info.name} is UNTRAINED (allowed by "
+                      "--allow-untrained-encoder): the logged SA value has no ImageNet meaning (the term sends no "
+                      "gradient, so training is the same either way)")
+
+    def _reference_sa(self, real: torch.Tensor, synthetic: torch.Tensor, losses: dict) -> dict:
+        """Add the released SA term (weight alignment.weight) to ``losses``; a no-op unless it is in use."""
+        if self._reference_encoder is None:
+            return losses
+        from sra_seg_core.alignment import reference_sa_loss
+
+        sa = reference_sa_loss(real, synthetic, self._reference_encoder)
+        return {**losses, "sa": sa, "total": losses["total"] + self.config.alignment.weight * sa}
 
     # --- the run -----------------------------------------------------------------------------------------------------
     def run(self, *, resume: bool = False) -> RunResult:
@@ -419,14 +476,15 @@ class Trainer:
         self.emit(Event("stage", stage=stage, iteration=start, total=total,
                         message=self._stage_description(stage)))
         def make_step():
-            lab = EpochSampler(len(self.data.labeled_images), c.labeled_batch, c.train.seed, self.device)
+            lab = EpochSampler(len(self.data.labeled_images), c.labeled_batch, c.train.seed, self.device,
+                               drop_last=self.protocol.drop_last)
             return lambda i, g: self._pretrain_step(lab.indices(i), g)
 
         self._loop(stage, start, total, make_step)
 
     def _pretrain_step(self, idx: torch.Tensor, g: torch.Generator) -> dict[str, torch.Tensor]:
         c, method = self.config, self.config.train.method
-        images, labels = self._augment(self.data.labeled_images[idx], self.data.labeled_labels[idx], g)
+        images, labels = self._labelled_batch(idx, g)
         k = self.data.num_classes
         if method in ("supervised", "mean-teacher"):
             loss, parts = soft_seg_loss(self._forward(self.student, images)[0], one_hot(labels, k))
@@ -434,13 +492,14 @@ class Trainer:
         half = len(idx) // 2
         (ra, rb), (ya, yb) = (images[:half], images[half:]), (labels[:half], labels[half:])
         if method == "bcp":
-            _, m = blend_alpha(half, *ra.shape[-2:], c.blend, generator=g)
+            _, m = blend_alpha(half, *ra.shape[-2:], self.blend, generator=g)
             logits = self._forward(self.student, mix(ra, rb, m))[0]
             loss, _ = bcp_mix_loss(logits, ya, yb, m)
         else:  # sra-seg: real a soft-blended into real b
-            alpha, _ = blend_alpha(half, *ra.shape[-2:], c.blend, generator=g)
+            alpha, _ = blend_alpha(half, *ra.shape[-2:], self.blend, generator=g)
             logits = self._forward(self.student, mix(ra, rb, alpha))[0]
             loss, _ = soft_seg_loss(logits, mix(one_hot(ya, k), one_hot(yb, k), alpha))
+            return self._reference_sa(ra, ra, {"sup": loss, "total": loss})  # released: compute_sa_loss(img_a, img_a)
         return {"sup": loss, "total": loss}
 
     # --- stage 2 ---------------------------------------------------------------------------------------------------
@@ -462,7 +521,7 @@ class Trainer:
         if "optimizer" in init:  # the reference continues the stage-1 optimizer state (load_net_opt)
             self.optimizer.load_state_dict(init["optimizer"])
         self.projector = None
-        if c.uses_alignment:
+        if c.uses_alignment and not self.protocol.reference_sa:
             self._build_alignment_targets()
             if state and "projector" in state:
                 self.projector.load_state_dict(state["projector"])
@@ -471,7 +530,8 @@ class Trainer:
         self.emit(Event("stage", stage=stage, iteration=start, total=total,
                         message=self._stage_description(stage)))
         def make_step():
-            lab = EpochSampler(len(self.data.labeled_images), c.labeled_batch, c.train.seed, self.device)
+            lab = EpochSampler(len(self.data.labeled_images), c.labeled_batch, c.train.seed, self.device,
+                               drop_last=self.protocol.drop_last)
             unl = EpochSampler(len(self.data.unlabeled_images), c.train.batch_size - c.labeled_batch,
                                c.train.seed + 1, self.device)
             return lambda i, g: self._selftrain_step(lab.indices(i), unl.indices(i), i, g)
@@ -480,8 +540,8 @@ class Trainer:
 
     def _selftrain_step(self, lidx, uidx, iteration: int, g) -> dict[str, torch.Tensor]:
         c, method, k = self.config, self.config.train.method, self.data.num_classes
-        images, labels = self._augment(self.data.labeled_images[lidx], self.data.labeled_labels[lidx], g)
-        unl, _ = self._augment(self.data.unlabeled_images[uidx], None, g)
+        images, labels = self._labelled_batch(lidx, g)
+        unl = self._unlabelled_batch(uidx, g)
         if method == "mean-teacher":
             return self._mean_teacher_step(images, labels, unl, iteration, g)
         lh, uh = len(lidx) // 2, len(uidx) // 2
@@ -491,7 +551,7 @@ class Trainer:
             self.teacher.train(self.config.train.teacher_train_mode)
             pa = pseudo_labels(self._forward(self.teacher, sa)[0], largest_cc=c.train.pseudo_largest_cc)
             pb = pseudo_labels(self._forward(self.teacher, sb)[0], largest_cc=c.train.pseudo_largest_cc)
-        alpha, m = blend_alpha(lh, *ra.shape[-2:], c.blend, generator=g)
+        alpha, m = blend_alpha(lh, *ra.shape[-2:], self.blend, generator=g)
         if method == "bcp":
             w = c.train.unlabeled_weight
             out1 = self._forward(self.student, mix(sa, ra, m))[0]
@@ -505,7 +565,7 @@ class Trainer:
         out2, f2 = self._forward(self.student, pair.x2)
         l1, _ = soft_seg_loss(out1, pair.y1)   # mostly synthetic, pseudo-labelled outside the box
         l2, _ = soft_seg_loss(out2, pair.y2)   # mostly real, labelled outside the box
-        losses = {"unsup": l1, "sup": l2, "total": l1 + l2}
+        losses = self._reference_sa(ra, sa, {"unsup": l1, "sup": l2, "total": l1 + l2})  # released: (img_a, uimg_a)
         if self.projector is not None:
             sa_loss = self._alignment_loss(f1, f2, alpha, lidx[:lh], lidx[lh:], uidx[:uh], uidx[uh:], sa, sb)
             losses["sa"] = sa_loss
@@ -607,6 +667,29 @@ class Trainer:
         if compiled is None or compiled._orig_mod is not model:
             compiled = self._compiled[id(model)] = torch.compile(model)
         return compiled
+
+    def _labelled_batch(self, idx: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Labelled slices ``idx``, augmented, at the training size: (B, 1, S, S) and (B, S, S) on the device."""
+        if self.data.labeled_native is None:
+            return self._augment(self.data.labeled_images[idx], self.data.labeled_labels[idx], g)
+        return self._reference_batch(self.data.labeled_native, self.data.labeled_native_labels, idx, g, stream=0)
+
+    def _unlabelled_batch(self, idx: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        if self.data.unlabeled_native is None:
+            return self._augment(self.data.unlabeled_images[idx], None, g)[0]
+        return self._reference_batch(self.data.unlabeled_native, None, idx, g, stream=1)[0]
+
+    def _reference_batch(self, images, labels, idx, g, *, stream: int):
+        """The reference protocol: augment each native slice on the CPU, then the order-0 zoom (augment.py). The
+        numpy stream is a function of the iteration's seed, so resuming stays exact."""
+        from sra_seg_core.augment import reference_batch
+
+        a = self.config.augment
+        rng = np.random.default_rng([g.initial_seed(), stream])
+        x, y = reference_batch(images, labels, idx.cpu().numpy(), self.config.data.image_size, rng,
+                               augment=a.enabled, p_rot_flip=a.p_rot_flip, p_rotate=a.p_rotate,
+                               max_angle=a.max_angle)
+        return x.to(self.device), None if y is None else y.to(self.device)
 
     def _augment(self, images, labels, g):
         a = self.config.augment
@@ -733,7 +816,7 @@ class Trainer:
         per_class = np.zeros(k - 1)
         for vol in self.data.val:
             pred = predict_volume(model, vol.image, size=self.config.data.image_size, device=self.device,
-                                  autocast=self.autocast)
+                                  autocast=self.autocast, resize=self.protocol.resize)
             for c in range(1, k):
                 per_class[c - 1] += dice_score(pred == c, vol.label == c)
         per_class /= len(self.data.val)

@@ -38,6 +38,10 @@ def register(subparsers) -> None:
     parser.add_argument("--csv", type=Path, metavar="OUT", help="write one line per case and class to this CSV file")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --csv file or --predictions "
                         "(never an input)")
+    parser.add_argument("--protocol", choices=("studio", "reference"), default="studio",
+                        help="file mode: how a single 2-D image is scored — studio (default): as the 2-D image; "
+                             "reference: as medpy on its (1, H, W) volume, as the released FIVES evaluation. "
+                             "Checkpoint mode uses the run's own protocol")
     model = parser.add_argument_group("checkpoint mode (instead of --pred/--gt)")
     model.add_argument("--checkpoint", type=Path, metavar="CKPT", help="a run's best.pt")
     model.add_argument("--data", type=Path, metavar="DIR", help="the data set (ACDC, FIVES or image/label folder)")
@@ -73,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.pred is None or args.gt is None:
         raise ConfigError("give --pred and --gt (label files or folders), or --checkpoint and --data")
-    labels, rows = _score_files(args.pred, args.gt, labels, binarize=args.binarize)
+    labels, rows = _score_files(args.pred, args.gt, labels, binarize=args.binarize,
+                                flat_as_2d=args.protocol != "reference")
     _report(rows, dict(zip(labels, names)) if names else None, args.csv)
     return 0
 
@@ -109,7 +114,7 @@ def _parse_list(option: str, text: str | None, kind: type) -> list | None:
     return values
 
 
-def _score_files(pred: Path, gt: Path, labels: list[int] | None, *, binarize: bool):
+def _score_files(pred: Path, gt: Path, labels: list[int] | None, *, binarize: bool, flat_as_2d: bool = True):
     """Score every matched file pair. Returns the labels scored and ``[(case, ClassMetrics)]``, case by case.
 
     The prediction must lie on its ground truth's voxel grid (``read_label`` checks shape and geometry); distances
@@ -135,7 +140,7 @@ def _score_files(pred: Path, gt: Path, labels: list[int] | None, *, binarize: bo
             case_labels = sorted(in_truth | _labels_in(guess.array))
         else:
             case_labels = labels
-        scores = case_metrics(guess.array, truth.array, case_labels, truth.spacing_zyx)
+        scores = case_metrics(guess.array, truth.array, case_labels, truth.spacing_zyx, flat_as_2d=flat_as_2d)
         per_case.append((case, {m.label: m for m in scores}))
 
     if labels is None:

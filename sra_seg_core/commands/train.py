@@ -24,6 +24,9 @@ def register(sub) -> None:
     p.add_argument("--selftrain-iters", type=int, metavar="N")
     p.add_argument("--batch-size", type=int, metavar="N", help="half labelled, half unlabelled (default 24)")
     p.add_argument("--image-size", type=int, metavar="N", help="training slice size (default 256)")
+    p.add_argument("--protocol", choices=("studio", "reference"),
+                   help="reference: the authors' released code exactly (order-0 zoom, native-size integer-degree "
+                        "augmentation, drop-last, their SA term, fp32); studio (default): ours, see README")
     p.add_argument("--device", metavar="DEV", help="auto | cpu | cuda | cuda:K")
     p.add_argument("--validate-every", type=int, metavar="N")
     p.add_argument("--no-sa", action="store_true", help="SRA-Seg without the similarity-alignment term")
@@ -32,7 +35,8 @@ def register(sub) -> None:
     p.add_argument("--allow-untrained-encoder", action="store_true",
                    help="run SA with a random encoder when no weights exist (tests, demo; flagged everywhere)")
     p.add_argument("--config", metavar="FILE", help="YAML, TOML or JSON config")
-    p.add_argument("--preset", choices=sorted(PRESETS), help="acdc, fives (paper schedules), demo, tiny")
+    p.add_argument("--preset", choices=sorted(PRESETS),
+                   help="acdc, fives (paper schedules), laptop (an hour on 2 CPU cores), demo, tiny")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any config field, "
                    "e.g. --set blend.sigma=2 (repeatable)")
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/<method>-<time>)")
@@ -59,7 +63,7 @@ def resolve_config(args: argparse.Namespace):
         "train.method": args.method, "data.root": args.data, "data.synthetic": args.synthetic,
         "data.labeled_fraction": args.labeled_fraction, "train.pretrain_iters": args.pretrain_iters,
         "train.selftrain_iters": args.selftrain_iters, "train.batch_size": args.batch_size,
-        "data.image_size": args.image_size, "train.device": args.device,
+        "data.image_size": args.image_size, "train.device": args.device, "train.protocol": args.protocol,
         "train.validate_every": args.validate_every, "alignment.weights_file": args.dinov2_weights,
     }
     if args.resume:

@@ -1,8 +1,10 @@
 """Serving cases to the network: whole volumes for validation, and 2-D slices at the training size.
 
-As the reference does, every volume is min-max normalised to [0, 1] on its own, and every slice is resized to
-``size`` x ``size`` — bilinear for images, nearest for labels — whatever its original shape. Resizing goes through
-``torch.nn.functional.interpolate`` so the same code gives the same result on the CPU and on the GPU.
+As the reference does, every volume is min-max normalised to [0, 1] on its own. Every slice is then resized to
+``size`` x ``size`` whatever its original shape, by the run's protocol (:mod:`sra_seg_core.protocol`): ``studio``
+(ours) bilinear for images and nearest for labels through ``torch.nn.functional.interpolate`` (the same result on
+the CPU and on the GPU); ``reference`` an order-0 ``scipy.ndimage.zoom`` for both, as the released code does. With
+``size=None`` slices stay at their own size (the reference protocol augments them there before the zoom).
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from sra_seg_core.io import read_image, read_label
 class SliceSet:
     """2-D training slices, all the same size.
 
-    images:      (N, S, S) float32 in [0, 1].
-    labels:      (N, S, S) uint8 class indices, or None.
+    images:      (N, S, S) float32 in [0, 1]; with ``load_slices(size=None)`` a list of N (H_i, W_i) arrays.
+    labels:      (N, S, S) uint8 class indices (a list likewise), or None.
     case_ids:    (N,) the case each slice came from.
     slice_index: (N,) int64, the slice's z index within its case.
     """
@@ -48,23 +50,40 @@ def normalise_minmax(array: np.ndarray) -> np.ndarray:
     return np.clip(scaled, 0.0, 1.0, out=scaled)
 
 
+def zoom_order0(image: np.ndarray, size: tuple[int, int] | int) -> np.ndarray:
+    """One slice (H, W) to (h, w) exactly as the released code does: ``scipy.ndimage.zoom(image, (h / H, w / W),
+    order=0)`` (nearest neighbour on scipy's corner-aligned grid; values and dtype kept)."""
+    from scipy import ndimage
+
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    x, y = image.shape
+    if (x, y) == size:
+        return image.copy()
+    return ndimage.zoom(image, (size[0] / x, size[1] / y), order=0)
+
+
 def resize_slices(array, size: tuple[int, int] | int, mode: str = "linear"):
     """Resize a stack of slices (N, H, W) to (N, h, w).
 
     ``mode`` ``linear``: bilinear, ``align_corners=False``, float result (float32 unless the input is another float
     type). ``nearest``: PyTorch's ``nearest-exact`` (the pixel whose centre is nearest), values and dtype kept — for
-    labels. Accepts a numpy array (returns numpy) or a torch tensor (returns a tensor on the same device).
+    labels. ``zoom0``: :func:`zoom_order0` slice by slice (the reference protocol, images and labels alike; on the
+    CPU). Accepts a numpy array (returns numpy) or a torch tensor (returns a tensor on the same device).
     """
     import torch
     import torch.nn.functional as F
 
-    if mode not in ("linear", "nearest"):
-        raise ValueError(f"mode must be 'linear' or 'nearest', not {mode!r}")
+    if mode not in ("linear", "nearest", "zoom0"):
+        raise ValueError(f"mode must be 'linear', 'nearest' or 'zoom0', not {mode!r}")
     size = (size, size) if isinstance(size, int) else tuple(size)
     is_numpy = not isinstance(array, torch.Tensor)
     tensor = torch.from_numpy(np.ascontiguousarray(array)) if is_numpy else array
     if tensor.ndim != 3:
         raise ValueError(f"expected slices (N, H, W), got shape {tuple(tensor.shape)}")
+    if mode == "zoom0":
+        host = tensor.cpu().numpy()
+        out = np.stack([zoom_order0(s, size) for s in host]) if len(host) else np.zeros((0, *size), host.dtype)
+        return out if is_numpy else torch.from_numpy(out).to(tensor.device)
     work = tensor if tensor.is_floating_point() else tensor.float()
     if tuple(tensor.shape[1:]) == size:
         out = (work if mode == "linear" else tensor).clone()
@@ -101,8 +120,12 @@ def load_slices(
     binarize: bool = False,
     drop_empty: bool = False,
     require_foreground: bool = False,
+    resize: str = "linear",
 ) -> SliceSet:
     """Every slice of every case, normalised per volume and resized to ``size`` x ``size``.
+
+    ``resize`` ``linear`` (studio: bilinear images, nearest labels) or ``zoom0`` (reference: order-0 zoom for both);
+    ``size`` None keeps every slice at its own size (lists of arrays, see :class:`SliceSet`).
 
     ``labels`` True: every case must have a label (InputError naming the first that has none) and ``SliceSet.labels``
     is filled, from the case's ``slices`` only when it names some; False: labels are not read (and every slice is
@@ -126,15 +149,23 @@ def load_slices(
         keep = np.arange(image.shape[0]) if case.slices is None or not labels else np.asarray(case.slices, int)
         if drop_empty:
             keep = keep[label.array.reshape(len(keep), -1).any(axis=1)]
-        images.append(resize_slices(image.array[keep], size, "linear"))
-        if labels:
-            label_stacks.append(resize_slices(label.array[keep], size, "nearest"))
+        if size is None:
+            images += list(image.array[keep])
+            if labels:
+                label_stacks += list(label.array[keep])
+        else:
+            images.append(resize_slices(image.array[keep], size, resize))
+            if labels:
+                label_stacks.append(resize_slices(label.array[keep], size, "zoom0" if resize == "zoom0" else "nearest"))
         case_ids += [case.case_id] * len(keep)
         indices.append(keep)
     if require_foreground and labels and cases and not any(stack.any() for stack in label_stacks):
         folder = cases[0].label.parent
         raise InputError(f"the labels of all {len(cases)} labelled case(s) are background (0) only, so there is "
                          "nothing to learn; check that the label files hold the structures, not empty masks", folder)
+    if size is None:
+        return SliceSet(images, label_stacks if labels else None, case_ids,
+                        np.concatenate(indices).astype(np.int64) if indices else np.zeros(0, dtype=np.int64))
     empty = np.zeros((0, size, size), dtype=np.float32)
     return SliceSet(
         images=np.concatenate(images) if images else empty,

@@ -11,6 +11,13 @@ and the cardiac phase; the *rendering* turns it into scanner intensities in one 
 
 The same seed and phase give identical labels in both styles, so the real/synthetic gap is appearance only.
 
+``gap="hard"`` (synthetic style only) makes a second phantom family with a much harder real/synthetic gap, for the
+evidence benchmark: a different noise model (multiplicative gamma speckle plus impulse noise instead of additive
+Gaussian), a different contrast (dark blood and a bright myocardium: the cavity contrast of the real style inverted),
+a different texture (fine-grained multiplicative texture and a stronger blur), and anatomy drawn from a different
+distribution (cavities 25-45 % larger, walls 30 % thinner, RV 30 % narrower, and a 20 % finer pixel, so the heart
+covers more pixels). Labels then differ from the real style's for the same seed.
+
 Anatomy (in millimetres on the slice plane, slices ordered base -> apex): the LV cavity is a perturbed ellipse inside a
 myocardial ring; the RV cavity is a crescent on the septal side whose width tapers to zero at the insertion points and
 which ends before the apex; papillary muscles sit inside the cavity (labelled LV, as in ACDC); an unlabelled RV free
@@ -64,6 +71,7 @@ class _Patient:
     spacing: tuple[float, float, float]  # (i, j, k) mm
     affine: np.ndarray
     info: dict[str, str]
+    gap: str = "mild"
 
 
 def _resolve_shape(shape) -> tuple[int | None, int | None, int | None]:
@@ -93,12 +101,12 @@ def _short_axis_directions(rng: np.random.Generator) -> np.ndarray:
     return np.stack([i, j, k], axis=1)
 
 
-def _draw_patient(seed: int, shape) -> _Patient:
+def _draw_patient(seed: int, shape, gap: str = "mild") -> _Patient:
     rng = rng_for(seed, _PATIENT)
     group = GROUPS[rng.integers(len(GROUPS))]
     z, y, x = _resolve_shape(shape)
     matrix = _MATRICES[rng.integers(len(_MATRICES))]
-    pixel = rng.uniform(1.3, 1.7)
+    pixel = rng.uniform(1.3, 1.7) * (_HARD_PIXEL if gap == "hard" else 1.0)
     coverage = rng.uniform(70.0, 95.0)  # mm from the basal to the apical slice
     slice_gap = round(rng.uniform(6.0, 10.0) * 2) / 2
     if y is None:
@@ -126,7 +134,7 @@ def _draw_patient(seed: int, shape) -> _Patient:
         "NbFrame": str(n_frames),
         "Weight": f"{round(rng.uniform(50, 110)):.1f}",
     }
-    return _Patient(seed, group, (z, y, x), spacing, affine, info)
+    return _Patient(seed, group, (z, y, x), spacing, affine, info, gap)
 
 
 # --- geometry helpers (all distances in mm; negative inside) ----------------------------------------------------------
@@ -277,10 +285,12 @@ def _paint_abdomen(canvas: _Canvas, rng, t, heart, body, fat_wall, tissue) -> No
     canvas.image *= 1.0 + 0.08 * smooth_noise(rng, (ny, nx), 8.0 * 1.5 / canvas.pixel, nz)
 
 
-def _paint_heart(canvas: _Canvas, rng, t, heart, tissue, group: str, es: bool) -> np.ndarray:
+def _paint_heart(canvas: _Canvas, rng, t, heart, tissue, group: str, es: bool, gap: str = "mild") -> np.ndarray:
     """Paint the heart and return its labels, (Z, Y, X) uint8. The RV lies towards theta = pi of the LV frame."""
     nz = canvas.image.shape[0]
     lv_radius, wall, es_ratio, rv_width, rv_es_ratio = (rng.uniform(*r) for r in _GROUP_SHAPE[group])
+    if gap == "hard":  # anatomy from another distribution: the same draws, rescaled
+        lv_radius, wall, rv_width = lv_radius * rng.uniform(1.25, 1.45), wall * 0.7, rv_width * 0.7
     breath_hold = rng.normal(0.0, 1.5, (2, nz, 1, 1))  # each slice is its own breath-hold: the diaphragm moves the heart
     tilt = rng.normal(0.0, 4.0, (2, 1, 1, 1)) * t  # the long axis is not quite the slice normal
     shift = (breath_hold + tilt).astype(np.float32)
@@ -369,7 +379,7 @@ def _scene(patient: _Patient, phase: str) -> tuple[np.ndarray, np.ndarray]:
     body, fat_wall = _paint_chest(canvas, rng, heart, tissue)
     canvas.image = np.repeat(canvas.image, nz, axis=0)
     _paint_abdomen(canvas, rng, t, heart, body, fat_wall, tissue)
-    labels = _paint_heart(canvas, rng, t, heart, tissue, patient.group, phase == "ES")
+    labels = _paint_heart(canvas, rng, t, heart, tissue, patient.group, phase == "ES", patient.gap)
     return canvas.image, labels
 
 
@@ -403,8 +413,30 @@ def _render_synthetic(scene: np.ndarray, rng: np.random.Generator) -> np.ndarray
     return (np.round(np.clip(image, 0.0, 1.0) * 255) / 255).astype(np.float32)
 
 
+def _render_synthetic_hard(scene: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The hard-gap generator look, (Z, Y, X) float32 in [0, 1] on 8-bit steps: inverted cavity contrast, speckle
+    and impulse noise, fine texture, heavy blur."""
+    nz, ny, nx = scene.shape
+    image = np.clip(scene, 0.0, 1.0)
+    cavity = np.isin(labels, (1, 3))
+    image = np.where(cavity, rng.uniform(0.12, 0.22) + 0.1 * image, image)  # black blood ...
+    image = np.where(labels == 2, rng.uniform(0.75, 0.9), image)             # ... and a bright wall
+    image = ndimage.gaussian_filter(image.astype(np.float32), (0.0, 1.6, 1.6))
+    image = image * (1.0 + 0.15 * smooth_noise(rng, (ny, nx), 1.5, nz))     # fine-grained texture
+    shape_k = rng.uniform(10.0, 16.0)
+    image = image * rng.gamma(shape_k, 1.0 / shape_k, image.shape).astype(np.float32)  # speckle
+    impulses = rng.random(image.shape) < 0.003
+    image = np.where(impulses, rng.integers(0, 2, image.shape).astype(np.float32), image)
+    return (np.round(np.clip(image, 0.0, 1.0) * 255) / 255).astype(np.float32)
+
+
+GAPS = ("mild", "hard")
+_HARD_PIXEL = 0.8
+
+
 # --- public API -------------------------------------------------------------------------------------------------------
-def cardiac_case(seed: int, style: str = "real", phase: str = "ED", shape=None) -> tuple[Image, Image]:
+def cardiac_case(seed: int, style: str = "real", phase: str = "ED", shape=None, *,
+                 gap: str = "mild") -> tuple[Image, Image]:
     """One short-axis cine frame and its labels.
 
     seed:  non-negative int; fixes the patient (group, geometry, anatomy).
@@ -416,17 +448,29 @@ def cardiac_case(seed: int, style: str = "real", phase: str = "ED", shape=None) 
     Returns (image, label): the same (Z, Y, X) grid and oblique affine (drawn matrix: in-plane spacing 1.3-1.7 mm,
     slice spacing 6-10 mm); label uint8 with 0 background, 1 RV, 2 Myo, 3 LV, ``meta["label"]`` True. The image's
     ``meta["frame"]`` is the phase's frame number in :func:`acdc_info`.
+    gap:   ``"mild"`` (default) or ``"hard"`` — the second phantom family (synthetic style only; see the module).
     """
     seed = check_seed(seed)
     check_style(style)
     if phase not in PHASES:
         raise ConfigError(f"unknown cardiac phase {phase!r}; use ED or ES")
-    patient = _draw_patient(seed, shape)
+    _check_gap(gap, style)
+    patient = _draw_patient(seed, shape, gap)
     scene, labels = _scene(patient, phase)
-    rng = rng_for(seed, _RENDER, STYLES.index(style), PHASES.index(phase))
-    array = _render_real(scene, rng) if style == "real" else _render_synthetic(scene, rng)
+    if gap == "hard":
+        array = _render_synthetic_hard(scene, labels, rng_for(seed, _RENDER, len(STYLES), PHASES.index(phase)))
+    else:
+        rng = rng_for(seed, _RENDER, STYLES.index(style), PHASES.index(phase))
+        array = _render_real(scene, rng) if style == "real" else _render_synthetic(scene, rng)
     image = Image(array, patient.affine.copy(), meta={"frame": int(patient.info[phase])})
     return image, image.with_array(labels, label=True)
+
+
+def _check_gap(gap: str, style: str) -> None:
+    if gap not in GAPS:
+        raise ConfigError(f"unknown phantom gap {gap!r}; use one of {', '.join(GAPS)}")
+    if gap == "hard" and style != "synthetic":
+        raise ConfigError("gap 'hard' is a synthetic rendering; the real style has one look")
 
 
 def acdc_info(seed: int) -> dict[str, str]:
@@ -435,7 +479,8 @@ def acdc_info(seed: int) -> dict[str, str]:
 
 
 def write_acdc(
-    out_dir, cases: int = 10, seed: int = 0, style: str = "real", *, first_id: int = 1, labels: bool = True, shape=None
+    out_dir, cases: int = 10, seed: int = 0, style: str = "real", *, first_id: int = 1, labels: bool = True, shape=None,
+    gap: str = "mild",
 ) -> list[Path]:
     """Write an ACDC-layout tree of phantom patients and return the files written.
 
@@ -443,9 +488,11 @@ def write_acdc(
     ``patientNNN_frameMM.nii.gz`` (ES, MM from 08 to 14), their ``_gt.nii.gz`` labels unless ``labels`` is False, and
     ``Info.cfg`` (``ED: 1``, ``ES: 12``, ``Group: NOR``, ``Height: 180.0``, ``NbFrame: 30``, ``Weight: 80.0``). Patient
     NNN of ``seed`` is the same whatever ``cases`` and ``first_id``, so data sets written with different ``first_id``
-    (e.g. a labelled real set and a synthetic pool) hold different patients. ``shape`` as for :func:`cardiac_case`.
+    (e.g. a labelled real set and a synthetic pool) hold different patients. ``shape`` and ``gap`` as for
+    :func:`cardiac_case`.
     """
     check_style(style)
+    _check_gap(gap, style)
     if cases < 1 or first_id < 0:
         raise ConfigError(f"need at least one case and a non-negative first id, got cases={cases}, first_id={first_id}")
     written = []
@@ -455,7 +502,7 @@ def write_acdc(
         info = acdc_info(patient_seed)
         folder = Path(out_dir) / name
         for phase in PHASES:
-            image, label = cardiac_case(patient_seed, style, phase, shape)
+            image, label = cardiac_case(patient_seed, style, phase, shape, gap=gap)
             stem = folder / f"{name}_frame{int(info[phase]):02d}"
             written.append(write_image(image, f"{stem}.nii.gz"))
             if labels:
