@@ -13,9 +13,8 @@ import pkgutil
 import sys
 
 from sra_seg_core import __version__, commands
-from sra_seg_core.errors import SraSegError, error_line  # noqa: F401  (error_line: re-exported for older callers)
+from sra_seg_core.errors import SraSegError, error_line, one_line  # noqa: F401  (error_line: re-exported)
 from sra_seg_core.third_party_output import folded_third_party_output
-
 
 
 class OneLineParser(argparse.ArgumentParser):
