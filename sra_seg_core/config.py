@@ -105,7 +105,8 @@ class TrainConfig:
     amp: str = "auto"                   # auto (bf16 on CUDA) | bf16 | off
     channels_last: str = "auto"         # auto (on) | on | off
     compile: bool = False               # torch.compile the student (CUDA)
-    deterministic: bool = True
+    cuda_graphs: bool = False           # CUDA: training forwards as CUDA graphs (compile reduce-overhead); else eager
+    deterministic: bool = False         # CUDA: deterministic cuDNN/cuBLAS, no autotuning (slower); the CPU always is
     log_every: int = 10                 # progress events
     checkpoint_every: int = 500         # latest.pt
     num_threads: int | None = None      # CPU threads (None: torch default)
