@@ -140,9 +140,9 @@ METHODS = [("supervised", {}, "supervised"), ("mean-teacher", {}, "mean-teacher"
                                                              for m in METHODS])
 def test_training_steps_make_no_host_sync_and_no_host_copy(phantoms, tmp_path, monkeypatch, method, sets, bound):
     recorder = audit(phantoms, tmp_path, monkeypatch, method, sets)
-    for i, bad in enumerate(recorder.bad):
-        assert not bad, f"iteration {i} of {method}: {sorted(set(bad))}"
     ops = [len(s) for s in recorder.segments]
+    for i, bad in enumerate(recorder.bad):
+        assert not bad, f"iteration {i} of {method} ({ops} operations): {sorted(set(bad))}"
     assert max(ops) <= OPS_BOUND[bound], f"{method}: {ops} operations per iteration"
 
 
