@@ -17,7 +17,12 @@ validation volume), then:
 
 The machine's load average is recorded before and after: on a shared machine, compare figures only at similar load.
 
+* on CUDA, trains the same stages again with ``train.cuda_graphs`` on (``--graphs``) and projects the minutes of the
+  full ACDC schedule (10 000 + 50 000 iterations, validation of the 20 validation volumes every 200 iterations) from
+  the faster of the two.
+
     python benchmarks/speed.py [--quick] [--device auto|cpu|cuda] [--json OUT] [--iters N] [--set train.compile=true]
+                               [--graphs auto|on|off]
 """
 
 from __future__ import annotations
@@ -133,7 +138,8 @@ def phantom_data(device: torch.device, size: int, real_cases: int, synthetic_cas
 
 
 # --- training -----------------------------------------------------------------------------------------------------
-def train_config(args, device: torch.device, *, pretrain: int, selftrain: int, sa: bool, cache: Path) -> RunConfig:
+def train_config(args, device: torch.device, *, pretrain: int, selftrain: int, sa: bool, cache: Path,
+                 graphs: bool = False) -> RunConfig:
     c = RunConfig()
     c.data.image_size = args.size
     c.train.batch_size = args.batch
@@ -144,6 +150,7 @@ def train_config(args, device: torch.device, *, pretrain: int, selftrain: int, s
     c.alignment.enabled = sa
     c.alignment.allow_untrained, c.alignment.download = True, False  # same compute as the pretrained encoder
     c.alignment.cache_dir = str(cache)
+    c.train.cuda_graphs = graphs
     for item in args.set:
         key, _, value = item.partition("=")
         c.set(key, value)
@@ -212,8 +219,9 @@ def unet_step(trainer: Trainer, batch: int, repeats: int, peak: PeakMemory) -> d
 
     def step():
         trainer.optimizer.zero_grad(set_to_none=True)
-        logits, _ = trainer._forward(trainer.student, x)
-        loss, _ = soft_seg_loss(logits, y)
+        with trainer._autocast():
+            logits, _ = trainer._forward(trainer.student, x)
+            loss, _ = soft_seg_loss(logits, y)
         loss.backward()
         trainer.optimizer.step()
 
@@ -243,6 +251,26 @@ def metrics_time(label: np.ndarray, spacing, repeats: int, peak: PeakMemory) -> 
 
 
 # --- report -------------------------------------------------------------------------------------------------------
+ACDC_SCHEDULE = {"stage1_iters": 10_000, "stage2_iters": 50_000, "validate_every": 200, "val_volumes": 20}
+
+
+def project_schedule(eager: dict, graphed: dict | None, validation_s: float) -> dict:
+    """Minutes of the paper's ACDC schedule from the measured medians (stage 2 with SA; each validation of one
+    ACDC-sized volume scaled to the split's 20 volumes), eager and, if measured, with CUDA graphs."""
+    s = ACDC_SCHEDULE
+    validations = (s["stage1_iters"] + s["stage2_iters"]) // s["validate_every"]
+    val_minutes = validations * s["val_volumes"] * validation_s / 60
+
+    def minutes(t: dict) -> float:
+        return (s["stage1_iters"] * t["stage1"]["median_s"] + s["stage2_iters"] * t["stage2_sa"]["median_s"]) / 60 \
+            + val_minutes
+
+    out = dict(s, validations=validations, validation_minutes=val_minutes, eager_minutes=minutes(eager))
+    if graphed:
+        out["graphs_minutes"] = minutes(graphed)
+    return out
+
+
 def describe_device(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
@@ -269,6 +297,16 @@ def print_table(r: dict) -> None:
                      f"{s['median_cpu_s']:.2f} s), {s['flops_per_s'] / 1e9:.1f} GFLOP/s; first {s['first_s']:.2f} s, "
                      f"n={s['timed']}", f"{s['peak_mb']:.0f}"))
     rows.append(("SA overhead", f"{t['sa_overhead_pct']:+.1f} %", "stage 2 with SA vs without", ""))
+    for key, name in (("stage1", "stage 1, CUDA graphs"), ("stage2", "stage 2 without SA, CUDA graphs"),
+                      ("stage2_sa", "stage 2 with SA, CUDA graphs")):
+        if t.get("graphs"):
+            s = t["graphs"][key]
+            rows.append((name, f"{s['iterations_per_s']:.3f} it/s", f"{s['median_s']:.3f} s/it; first "
+                         f"{s['first_s']:.2f} s", f"{s['peak_mb']:.0f}"))
+    a = t["acdc_schedule"]
+    rows.append(("full ACDC schedule", f"{a['eager_minutes']:.1f} min", f"eager; 10k + 50k it, {a['validations']} "
+                 f"validations x 20 volumes = {a['validation_minutes']:.1f} min"
+                 + (f"; CUDA graphs {a['graphs_minutes']:.1f} min" if "graphs_minutes" in a else ""), ""))
     u = r["unet_step"]
     rows.append((f"U-Net step ({u['batch']}x1x{r['size']}²)", f"{u['flops_per_s'] / 1e9:.1f} GFLOP/s",
                  f"{u['flops'] / 1e9:.1f} GFLOP in {u['median_s']:.3f} s = {u['matmul_fraction_pct']:.0f} % of "
@@ -307,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a training config override, e.g. train.compile=true or train.channels_last=off")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--graphs", choices=("auto", "on", "off"), default="auto",
+                        help="also train with train.cuda_graphs on (auto: on CUDA only)")
     args = parser.parse_args(argv)
 
     device = resolve_device(args.device)
@@ -330,6 +370,15 @@ def main(argv: list[str] | None = None) -> int:
                                                  cache=tmp / "cache"), data, tmp / "no-sa", peak)
         _, run_b = run_training(train_config(args, device, pretrain=0, selftrain=iters, sa=True, cache=tmp / "cache"),
                                 data, tmp / "sa", peak, init=tmp / "no-sa" / "checkpoints" / "pretrain_best.pt")
+        graphed = None
+        if args.graphs == "on" or (args.graphs == "auto" and gpu):
+            _, run_c = run_training(train_config(args, device, pretrain=iters, selftrain=iters, sa=False,
+                                                 cache=tmp / "cache", graphs=True), data, tmp / "g-no-sa", peak)
+            _, run_d = run_training(train_config(args, device, pretrain=0, selftrain=iters, sa=True,
+                                                 cache=tmp / "cache", graphs=True), data, tmp / "g-sa", peak,
+                                    init=tmp / "no-sa" / "checkpoints" / "pretrain_best.pt")
+            graphed = {"stage1": run_c["stages"]["pretrain"], "stage2": run_c["stages"]["selftrain"],
+                       "stage2_sa": run_d["stages"]["selftrain"]}
     amp = plain.autocast
     dtype = torch.bfloat16 if amp else torch.float32
     matmul_runs = [matmul_flops(device, dtype, 2048, repeats)]
@@ -356,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     training["sa_overhead_pct"] = 100 * (training["stage2_sa"]["median_s"] / training["stage2"]["median_s"] - 1)
     validations = [s["validation_s"] for s in (*run_a["stages"].values(), *run_b["stages"].values())
                    if "validation_s" in s]
+    training["graphs"] = graphed
+    training["acdc_schedule"] = project_schedule(training, graphed, statistics.median(validations))
     bank = run_b["bank"]
     slices = bank["real"] + bank["synthetic"]
     training["bank"] = {"slices": slices, "seconds": bank["seconds"], "ms_per_slice": 1e3 * bank["seconds"] / slices}

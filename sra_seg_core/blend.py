@@ -84,8 +84,13 @@ def mix(a: torch.Tensor, b: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
 
 
 def one_hot(labels: torch.Tensor, num_classes: int, dtype=torch.float32) -> torch.Tensor:
-    """(B, H, W) integer class indices -> (B, K, H, W) one-hot."""
-    return F.one_hot(labels.long(), num_classes).permute(0, 3, 1, 2).to(dtype)
+    """(B, H, W) integer class indices -> (B, K, H, W) one-hot (values outside 0..K-1 give an all-zero pixel).
+
+    A comparison with the class indices rather than ``F.one_hot``, which reads the labels' minimum and maximum back
+    to the host to check them on every device but CUDA; same values and the same (channels-last) memory layout.
+    """
+    classes = torch.arange(num_classes, device=labels.device)
+    return (labels.long()[..., None] == classes).permute(0, 3, 1, 2).to(dtype)
 
 
 @dataclass

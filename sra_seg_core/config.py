@@ -229,7 +229,8 @@ class TrainConfig:
     amp: str = setting("auto", choices=("auto", "bf16", "off"))  # auto (bf16 on CUDA) | bf16 | off
     channels_last: str = setting("auto", choices=("auto", "on", "off"))  # auto (on) | on | off
     compile: bool = False               # torch.compile the student (CUDA)
-    deterministic: bool = True
+    cuda_graphs: bool = False  # CUDA: training forwards as CUDA graphs (compile reduce-overhead); else eager
+    deterministic: bool = False  # CUDA: deterministic cuDNN/cuBLAS, no autotuning (slower); the CPU always is
     log_every: int = setting(10, ge=1)  # progress events
     checkpoint_every: int = setting(500, ge=1)  # latest.pt
     num_threads: int | None = setting(None, ge=1, le=4096)  # CPU threads (None: torch default)

@@ -13,6 +13,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from sra_seg_core.blend import one_hot
+
 _CLAMP = 1e-6
 
 
@@ -44,7 +46,7 @@ def soft_seg_loss(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Ten
 
 def _bcp_dice(probs: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """BCP's masked Dice (squares in the denominator), averaged over classes including background."""
-    target = F.one_hot(labels, probs.shape[1]).permute(0, 3, 1, 2).float()
+    target = one_hot(labels, probs.shape[1])
     m = mask[:, None]
     inter = (probs * target * m).sum(dim=(0, 2, 3))
     denom = (probs * probs * m).sum(dim=(0, 2, 3)) + (target * m).sum(dim=(0, 2, 3))

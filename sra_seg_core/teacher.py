@@ -1,31 +1,28 @@
-"""The EMA teacher and its pseudo-labels.
+"""The EMA teacher's pseudo-labels.
 
-The teacher's weights are the exponential moving average of the student's (decay 0.99, every iteration), including the
-BatchNorm running statistics, as the reference's ``update_model_ema`` does over the whole ``state_dict``. Pseudo-labels
-come from the teacher's prediction on the *unmixed* unlabelled images: argmax, then the largest connected component of
-each foreground class (8-connectivity, as ``skimage.measure.label`` in the reference), one-hot.
+Pseudo-labels come from the teacher's prediction on the *unmixed* unlabelled images: argmax, then the largest connected
+component of each foreground class (8-connectivity, as ``skimage.measure.label`` in the reference), one-hot. The EMA
+update itself lives in :mod:`sra_seg_core.ema`.
+
+Ties: when two components of a mask are equally large, the one whose first pixel comes first in raster order (row by
+row, top left first) is kept — scipy's labelling numbers components in that order and ``argmax`` takes the first
+maximum; the device-side labelling roots every component at its smallest flat index, which gives the same order. The
+CPU and the GPU therefore keep the same pixels.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
+import torch.nn.functional as F
 from scipy import ndimage
 
-
-@torch.no_grad()
-def ema_update(teacher: torch.nn.Module, student: torch.nn.Module, decay: float = 0.99) -> None:
-    """teacher <- decay * teacher + (1 - decay) * student, over parameters and floating buffers; integer buffers
-    (BatchNorm's ``num_batches_tracked``) are copied."""
-    t_state, s_state = teacher.state_dict(), student.state_dict()
-    floats = [k for k, v in t_state.items() if v.is_floating_point()]
-    torch._foreach_lerp_([t_state[k] for k in floats], [s_state[k].detach() for k in floats], 1.0 - decay)
-    for k, v in t_state.items():
-        if not v.is_floating_point():
-            v.copy_(s_state[k])
-
+from sra_seg_core.ema import ema_update  # noqa: F401  (the public name it always had)
 
 _EIGHT = np.ones((3, 3), dtype=bool)
+CHECK_EVERY = 8  # rounds between convergence checks in the exact (host-checked) mode
 
 
 def _largest_component_cpu(mask: torch.Tensor) -> torch.Tensor:
@@ -42,49 +39,105 @@ def _largest_component_cpu(mask: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
-def _largest_component_torch(mask: torch.Tensor) -> torch.Tensor:
-    """Connected components on the device, without a host round-trip per pixel: label propagation (3x3 max) with
-    pointer jumping; each pixel ends with the largest flat index (+1) of its component."""
+def default_rounds(height: int, width: int) -> int:
+    """The fixed number of rounds the sync-free labelling runs for an H x W mask: 2 log2(HW) + 8.
+
+    The min-label scheme below (hooking + pointer jumping, as FastSV) halves the depth of its trees every round; the
+    serpentine test shape, the worst case of plain label propagation (one long path, 254 passes of the old loop), needs
+    well under this. A mask that still changes after these rounds is reported through ``converged``.
+    """
+    return 2 * math.ceil(math.log2(max(height * width, 2))) + 8
+
+
+def _sv_round(f: torch.Tensor, fg: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:
+    """One round of min-label connected components on a (B, H*W + 1) float32 parent array (the last column is the
+    background sentinel H*W, which every background pixel points at). Parents only ever decrease, to the smallest
+    flat index of the component."""
+    b, h, w = shape
+    n = h * w
+    sentinel = float(n)
+    pointer = f.long()
+    grand = torch.gather(f, 1, pointer)                      # f[f[u]]
+    # smallest grandparent among the 8 neighbours and the pixel itself (max-pool of the negation; +inf padding)
+    near = -F.max_pool2d(-grand[:, :n].view(b, 1, h, w), 3, stride=1, padding=1).view(b, n)
+    near = torch.where(fg, near, sentinel)
+    near = torch.cat([near, grand[:, n:]], dim=1)
+    hooked = f.scatter_reduce(1, pointer, near, reduce="amin")   # hook my parent's tree onto the smaller label
+    return torch.minimum(torch.minimum(hooked, near), grand)     # aggressive hooking, then pointer jumping
+
+
+def component_roots(mask: torch.Tensor, *, rounds: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """8-connected components of a batch of masks on the mask's device, in one batched pass.
+
+    mask: (B, H, W) bool. Returns ``roots`` (B, H*W) int64 — for a foreground pixel the smallest flat index (row-major)
+    of its component, for a background pixel H*W — and ``converged``, a 0-d bool tensor on the device.
+
+    ``rounds=None`` is exact: it runs blocks of :data:`CHECK_EVERY` rounds and reads one flag to the host between
+    blocks. With a number of rounds nothing is read to the host (a training step on the GPU must not wait), and
+    ``converged`` says whether the labelling settled within them (``default_rounds`` is ample for every test shape).
+    """
     b, h, w = mask.shape
     n = h * w
-    idx = torch.arange(1, n + 1, device=mask.device, dtype=torch.float32).view(1, 1, h, w).expand(b, 1, h, w)
-    fg = mask[:, None].float()
-    labels = idx * fg
+    fg = mask.reshape(b, n)
+    index = torch.arange(n, device=mask.device, dtype=torch.float32).expand(b, n)
+    f = torch.cat([torch.where(fg, index, float(n)), torch.full((b, 1), float(n), device=mask.device)], dim=1)
     while True:
-        grown = torch.nn.functional.max_pool2d(labels, 3, stride=1, padding=1) * fg
-        # pointer jumping: adopt the label of the pixel my label points at (labels only ever grow)
-        flat = grown.view(b, n)
-        pointer = (flat.long() - 1).clamp(min=0)
-        jumped = torch.maximum(flat, torch.gather(flat, 1, pointer) * (flat > 0)).view(b, 1, h, w)
-        if torch.equal(jumped, labels):
+        previous = f
+        for _ in range(CHECK_EVERY if rounds is None else max(rounds, 1)):
+            previous, f = f, _sv_round(f, fg, (b, h, w))
+        # a round that changes nothing is a fixed point: every pixel then points at its component's smallest index
+        converged = (previous == f).all()
+        if rounds is not None or bool(converged):  # the host read happens only in the exact mode
             break
-        labels = jumped
-    flat = labels.view(b, n).long()
-    counts = torch.zeros(b, n + 1, device=mask.device, dtype=torch.long)
-    counts.scatter_add_(1, flat, torch.ones_like(flat))
-    counts[:, 0] = 0
-    best = counts.argmax(dim=1, keepdim=True)
-    return ((flat == best) & (flat > 0)).view(b, h, w)
+    return f[:, :n].long(), converged
 
 
-def largest_component(mask: torch.Tensor) -> torch.Tensor:
+def largest_of_roots(roots: torch.Tensor, n: int) -> torch.Tensor:
+    """(B, N) roots from :func:`component_roots` -> (B, N) bool, the largest component of each sample (the first in
+    raster order on a tie; nothing for an empty sample)."""
+    counts = torch.zeros(roots.shape[0], n + 1, device=roots.device, dtype=torch.long)
+    counts.scatter_add_(1, roots, torch.ones_like(roots))
+    counts[:, n] = 0
+    best = counts.argmax(dim=1, keepdim=True)  # documented: the first maximum, i.e. the smallest root
+    return (roots == best) & (roots < n)
+
+
+def _largest_component_torch(mask: torch.Tensor, rounds: int | None = None,
+                             converged: torch.Tensor | None = None) -> torch.Tensor:
+    b, h, w = mask.shape
+    roots, done = component_roots(mask, rounds=rounds)
+    if converged is not None:
+        converged.logical_and_(done)
+    return largest_of_roots(roots, h * w).view(b, h, w)
+
+
+def largest_component(mask: torch.Tensor, *, rounds: int | None = None,
+                      converged: torch.Tensor | None = None) -> torch.Tensor:
     """(B, H, W) bool -> (B, H, W) bool keeping the largest 8-connected component of each sample (all of an empty one).
 
-    On the CPU this is scipy's labelling; on CUDA a device-side propagation, so pseudo-labels never leave the GPU.
+    On the CPU this is scipy's labelling unless ``rounds`` is given; on CUDA, or with ``rounds``, the device-side
+    labelling of :func:`component_roots`, so pseudo-labels never leave the GPU. ``converged`` (a 0-d bool tensor) is
+    and-ed with whether the fixed rounds sufficed.
     """
-    if mask.device.type == "cpu":
+    if mask.device.type == "cpu" and rounds is None:
         return _largest_component_cpu(mask)
-    return _largest_component_torch(mask)
+    return _largest_component_torch(mask, rounds, converged)
 
 
 @torch.no_grad()
-def pseudo_labels(logits: torch.Tensor, *, largest_cc: bool = True) -> torch.Tensor:
-    """(B, K, H, W) teacher logits -> (B, H, W) int64 class map (argmax, largest component per foreground class)."""
+def pseudo_labels(logits: torch.Tensor, *, largest_cc: bool = True, rounds: int | None = None,
+                  converged: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, K, H, W) teacher logits -> (B, H, W) int64 class map (argmax, largest component per foreground class).
+
+    All B x (K - 1) class masks are labelled in one batched call. ``rounds``/``converged``: see
+    :func:`largest_component` (the sync-free GPU step passes both).
+    """
     hard = logits.argmax(dim=1)
     if not largest_cc:
         return hard
-    out = torch.zeros_like(hard)
-    for c in range(1, logits.shape[1]):
-        keep = largest_component(hard == c)
-        out[keep] = c
-    return out
+    k = logits.shape[1]
+    classes = torch.arange(1, k, device=hard.device).view(1, k - 1, 1, 1)
+    masks = hard[:, None] == classes                                        # (B, K-1, H, W)
+    keep = largest_component(masks.flatten(0, 1), rounds=rounds, converged=converged).view_as(masks)
+    # classes are disjoint, so the kept class map is the sum of class x kept mask (no boolean indexing: no sync)
+    return (keep.long() * classes).sum(dim=1)

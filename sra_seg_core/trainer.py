@@ -44,12 +44,15 @@ from sra_seg_core.atomic import atomic_write
 from sra_seg_core.blend import bidirectional_mix, blend_alpha, mix, one_hot
 from sra_seg_core.checkpoints import check_model_checkpoint, check_resumable
 from sra_seg_core.config import RunConfig, save_config_file
+from sra_seg_core.ema import EmaUpdater
 from sra_seg_core.errors import ConfigError, TrainingError
 from sra_seg_core.events import Event, EventSink, JsonLinesSink, fan_out
-from sra_seg_core.inference import predict_volume, read_checkpoint, resolve_device
+from sra_seg_core.graphs import capture_refusal, compile_for_training, mark_step
+from sra_seg_core.inference import read_checkpoint, resolve_device
 from sra_seg_core.losses import bcp_mix_loss, consistency_loss, sigmoid_rampup, soft_seg_loss
 from sra_seg_core.model import UNet, build_model
-from sra_seg_core.teacher import ema_update, pseudo_labels
+from sra_seg_core.oom import IterationSnapshot, free_memory, is_out_of_memory, with_smaller_batches
+from sra_seg_core.teacher import default_rounds, pseudo_labels
 
 STAGES = ("pretrain", "selftrain")
 _STAGE_SALT = {"pretrain": 1, "selftrain": 2}
@@ -166,39 +169,29 @@ def prepare_data(config: RunConfig, device: torch.device) -> TrainData:
 
 # --- sampling --------------------------------------------------------------------------------------------------
 class EpochSampler:
-    """Indices for iteration i: consecutive chunks of per-epoch permutations, a pure function of (seed, i)."""
+    """Indices for iteration i: consecutive chunks of per-epoch permutations, a pure function of (seed, i).
 
-    def __init__(self, n: int, per_batch: int, seed: int, device: torch.device, *, drop_last: bool = False):
-        self.n, self.per_batch, self.seed, self.device = n, per_batch, seed, device
-        # drop_last (the reference's TwoStreamBatchSampler): an epoch is n // per_batch whole batches and the slices
-        # left over are not seen that epoch. Fewer slices than one batch: nothing could be dropped, so none is.
-        self.drop_last = drop_last and n >= per_batch
-        self._cache: dict[int, torch.Tensor] = {}
+    The indices of all ``iterations`` are drawn at construction (epoch e's permutation from seed * 1000003 + e) and
+    copied to the device once, so a step slices a device tensor and nothing crosses from the host during the run
+    (ACDC's 60 000 iterations of 12: 5.8 MB). ``drop_last`` (the reference's TwoStreamBatchSampler): an epoch is
+    n // per_batch whole batches and the slices left over are not seen that epoch; with fewer slices than one batch
+    nothing could be dropped, so none is.
+    """
 
-    def _perm(self, epoch: int) -> torch.Tensor:
-        if epoch not in self._cache:
-            self._cache = {k: v for k, v in self._cache.items() if k >= epoch - 1}
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._cache[epoch] = torch.randperm(self.n, generator=g).to(self.device)
-        return self._cache[epoch]
+    def __init__(self, n: int, per_batch: int, seed: int, device: torch.device, iterations: int, *,
+                 drop_last: bool = False):
+        self.n, self.per_batch, self.iterations = n, per_batch, iterations
+        # slices an epoch uses: whole batches only when dropping the last incomplete one
+        used = n // per_batch * per_batch if drop_last and n >= per_batch else n
+        epochs = max(1, -(-iterations * per_batch // used))
+        perms = [torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + e))[:used]
+                 for e in range(epochs)]
+        self.table = torch.cat(perms)[: iterations * per_batch].to(device)
 
     def indices(self, iteration: int) -> torch.Tensor:
-        if self.drop_last:
-            epoch, batch = divmod(iteration, self.n // self.per_batch)
-            return self._perm(epoch)[batch * self.per_batch:(batch + 1) * self.per_batch]
-        start = iteration * self.per_batch
-        parts, need = [], self.per_batch
-        while need:
-            epoch, offset = divmod(start, self.n)
-            take = min(need, self.n - offset)
-            parts.append(self._perm(epoch)[offset:offset + take])
-            start, need = start + take, need - take
-        return torch.cat(parts)
-
-
-def _is_out_of_memory(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in text or "can't allocate memory" in text
+        if not 0 <= iteration < self.iterations:
+            raise IndexError(f"iteration {iteration} is outside the sampler's {self.iterations} iterations")
+        return self.table[iteration * self.per_batch:(iteration + 1) * self.per_batch]
 
 
 def _iteration_seed(seed: int, stage: str, iteration: int) -> int:
@@ -258,6 +251,7 @@ class Trainer:
         self._reference_encoder = None
         self.encoder_info = None
         self.events_sink: JsonLinesSink | None = None
+        self._validation = None  # the validation volumes on the device, prepared at the first validation
         self._t0 = time.time()
 
     # --- events / metadata ------------------------------------------------------------------------------------------
@@ -311,17 +305,32 @@ class Trainer:
         if t.num_threads:
             torch.set_num_threads(t.num_threads)
         if self.device.type == "cuda":
+            # deterministic (CUDA): cuDNN's deterministic algorithms and no autotuning, deterministic cuBLAS
+            # workspaces, torch's deterministic implementations where they exist. Bilinear upsampling's backward has
+            # none on CUDA (atomic adds), so even then two runs may differ in the last bits; it is warned, not refused.
             torch.backends.cudnn.benchmark = not t.deterministic
             torch.backends.cudnn.deterministic = t.deterministic
+            if t.deterministic:
+                os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+                torch.use_deterministic_algorithms(True, warn_only=True)
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
         else:
             _keep_freed_memory()
+        # Sync-free step (CUDA): pseudo-labels with a fixed number of labelling rounds, nothing read to the host
+        # between progress events; on the CPU scipy's labelling is the faster exact path.
+        self.sync_free = self.device.type == "cuda"
+        self.cc_rounds = default_rounds(self.config.data.image_size, self.config.data.image_size)
+        self.cc_converged = torch.ones((), dtype=torch.bool, device=self.device)
+        refusal = capture_refusal(self.device) if t.cuda_graphs else None
+        if refusal:
+            self.warn(refusal)
+        self.graphs = t.cuda_graphs and refusal is None
         self.autocast = self.device.type == "cuda" and t.amp in ("auto", "bf16") and self.protocol.amp_allowed
         # Channels-last is the faster layout on CUDA (tensor cores) and, with the model's plain-layout weight
         # gradient, on the CPU too (oneDNN's NHWC kernels); "auto" is therefore on everywhere.
         self.channels_last = t.channels_last in ("on", "auto")
-        if t.compile:
+        if t.compile or self.graphs:
             import torch._inductor.config as inductor_config
 
             # Dropout draws its masks through the eager generator: the same seeds give the same run as without compile.
@@ -334,9 +343,19 @@ class Trainer:
             model = model.to(memory_format=torch.channels_last)
         return model
 
-    def _optimizer(self, params) -> torch.optim.SGD:
+    def _optimizer(self, params, lr: float | None = None) -> torch.optim.SGD:
         o = self.config.optim
-        return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
+        return torch.optim.SGD(params, lr=o.lr if lr is None else lr, momentum=o.momentum,
+                               weight_decay=o.weight_decay, **self._sgd_kernels())
+
+    def _sgd_kernels(self) -> dict:
+        """One fused kernel for the whole SGD step on CUDA; the CPU keeps torch's default (bit-identical runs)."""
+        return {"fused": True} if self.device.type == "cuda" else {}
+
+    def _load_optimizer(self, optimizer: torch.optim.Optimizer, state: dict) -> None:
+        optimizer.load_state_dict(state)
+        for group in optimizer.param_groups:  # a saved group brings its own kernel choice (e.g. from a CPU run)
+            group.update({"fused": None, "foreach": None} | self._sgd_kernels())
 
     def _prepare_alignment(self) -> None:
         """Resolve the DINOv2 encoder before any training, so missing weights fail in seconds, not hours."""
@@ -470,13 +489,13 @@ class Trainer:
         self.optimizer = self._optimizer(self.student.parameters())
         if state:
             self.student.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
+            self._load_optimizer(self.optimizer, state["optimizer"])
         elif c.train.init_checkpoint:
             self._load_initial_weights(Path(c.train.init_checkpoint))
         self.emit(Event("stage", stage=stage, iteration=start, total=total,
                         message=self._stage_description(stage)))
         def make_step():
-            lab = EpochSampler(len(self.data.labeled_images), c.labeled_batch, c.train.seed, self.device,
+            lab = EpochSampler(len(self.data.labeled_images), c.labeled_batch, c.train.seed, self.device, total,
                                drop_last=self.protocol.drop_last)
             return lambda i, g: self._pretrain_step(lab.indices(i), g)
 
@@ -519,21 +538,21 @@ class Trainer:
         self.student.load_state_dict(init["model"])
         self.teacher.load_state_dict(init.get("teacher", init["model"]))
         if "optimizer" in init:  # the reference continues the stage-1 optimizer state (load_net_opt)
-            self.optimizer.load_state_dict(init["optimizer"])
+            self._load_optimizer(self.optimizer, init["optimizer"])
         self.projector = None
         if c.uses_alignment and not self.protocol.reference_sa:
             self._build_alignment_targets()
             if state and "projector" in state:
                 self.projector.load_state_dict(state["projector"])
             if state and "projector_optimizer" in state:
-                self.projector_optimizer.load_state_dict(state["projector_optimizer"])
+                self._load_optimizer(self.projector_optimizer, state["projector_optimizer"])
         self.emit(Event("stage", stage=stage, iteration=start, total=total,
                         message=self._stage_description(stage)))
         def make_step():
-            lab = EpochSampler(len(self.data.labeled_images), c.labeled_batch, c.train.seed, self.device,
+            lab = EpochSampler(len(self.data.labeled_images), c.labeled_batch, c.train.seed, self.device, total,
                                drop_last=self.protocol.drop_last)
             unl = EpochSampler(len(self.data.unlabeled_images), c.train.batch_size - c.labeled_batch,
-                               c.train.seed + 1, self.device)
+                               c.train.seed + 1, self.device, total)
             return lambda i, g: self._selftrain_step(lab.indices(i), unl.indices(i), i, g)
 
         self._loop(stage, start, total, make_step)
@@ -549,8 +568,11 @@ class Trainer:
         sa, sb = unl[:uh], unl[uh:]
         with torch.no_grad():
             self.teacher.train(self.config.train.teacher_train_mode)
-            pa = pseudo_labels(self._forward(self.teacher, sa)[0], largest_cc=c.train.pseudo_largest_cc)
-            pb = pseudo_labels(self._forward(self.teacher, sb)[0], largest_cc=c.train.pseudo_largest_cc)
+            # two teacher passes (train-mode BatchNorm sees each half alone, as the reference), one labelling pass
+            teacher_logits = torch.cat([self._forward(self.teacher, sa)[0], self._forward(self.teacher, sb)[0]])
+            sync_free = dict(rounds=self.cc_rounds, converged=self.cc_converged) if self.sync_free else {}
+            pseudo = pseudo_labels(teacher_logits, largest_cc=c.train.pseudo_largest_cc, **sync_free)
+            pa, pb = pseudo[:uh], pseudo[uh:]
         alpha, m = blend_alpha(lh, *ra.shape[-2:], self.blend, generator=g)
         if method == "bcp":
             w = c.train.unlabeled_weight
@@ -596,10 +618,18 @@ class Trainer:
         self.emit(Event("stage", stage="selftrain", message="building the DINOv2 real bank"))
         t0 = time.time()
         encoder = self._encoder.to(self.device)  # kept on the CPU through stage 1, on the device only for this
-        real = build_bank(self.data.labeled_images[:, 0].cpu().numpy(), encoder, self.encoder_info,
-                          cache_dir=cache, tokens=tokens, batch_size=a.batch_size, device=self.device)
-        syn = build_bank(self.data.unlabeled_images[:, 0].cpu().numpy(), encoder, self.encoder_info,
-                         cache_dir=cache, tokens=False, batch_size=a.batch_size, device=self.device)
+        def shrink(old: int, new: int) -> None:
+            a.batch_size = new
+            self.warn(f"out of memory building the DINOv2 bank at {old} images per batch; using {new}", "selftrain")
+
+        def bank(images: torch.Tensor, with_tokens: bool):
+            return with_smaller_batches(
+                lambda b: build_bank(images[:, 0].cpu().numpy(), encoder, self.encoder_info, cache_dir=cache,
+                                     tokens=with_tokens, batch_size=b, device=self.device),
+                a.batch_size, self.device, on_retry=shrink)
+
+        real = bank(self.data.labeled_images, tokens)
+        syn = bank(self.data.unlabeled_images, False)
         del encoder
         self.real_bank = real.to(self.device)
         self.nearest_real = nearest(self.real_bank, syn.cls.to(self.device))[0]
@@ -613,8 +643,7 @@ class Trainer:
         # The projector's only loss is lambda_SA * L_SA; dividing the learning rate by lambda_SA gives it the same
         # effective step as the network's on its unit-weighted loss.
         o = self.config.optim
-        self.projector_optimizer = torch.optim.SGD(self.projector.parameters(), lr=o.lr / max(a.weight, 1e-8),
-                                                   momentum=o.momentum, weight_decay=o.weight_decay)
+        self.projector_optimizer = self._optimizer(self.projector.parameters(), lr=o.lr / max(a.weight, 1e-8))
 
     def _alignment_loss(self, f1, f2, alpha, la, lb, ua, ub, sa, sb) -> torch.Tensor:
         from sra_seg_core.alignment import alignment_loss
@@ -647,25 +676,29 @@ class Trainer:
         return loss
 
     def _forward_encoder(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            return self.student.encode(self._layout(x))[-1]
+        return self.student.encode(self._layout(x))[-1]
 
     # --- shared pieces ----------------------------------------------------------------------------------------------
     def _layout(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
+    def _autocast(self):
+        """The step's one autocast region (bf16 on CUDA): weights are cast once per step, not once per forward."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast)
+
     def _forward(self, model, x):
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            return self._runner(model)(self._layout(x))
+        """A training forward pass; the caller is inside :meth:`_autocast`."""
+        return self._runner(model)(self._layout(x))
 
     def _runner(self, model: torch.nn.Module) -> torch.nn.Module:
-        """``model`` itself, or with ``train.compile`` its ``torch.compile`` wrapper (made on first use). Only the
-        training forward passes go through the wrapper; validation and checkpoints use the plain module."""
-        if not self.config.train.compile:
+        """``model`` itself, or with ``train.compile`` / ``train.cuda_graphs`` its ``torch.compile`` wrapper (made on
+        first use). Only the training forward passes go through the wrapper; validation and checkpoints use the
+        plain module."""
+        if not (self.config.train.compile or self.graphs):
             return model
         compiled = self._compiled.get(id(model))
         if compiled is None or compiled._orig_mod is not model:
-            compiled = self._compiled[id(model)] = torch.compile(model)
+            compiled = self._compiled[id(model)] = compile_for_training(model, graphs=self.graphs)
         return compiled
 
     def _labelled_batch(self, idx: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -715,12 +748,17 @@ class Trainer:
 
     def _loop(self, stage: str, start: int, total: int, make_step) -> None:
         """Iterations ``start .. total-1`` of a stage. ``make_step()`` builds the step function for the current batch
-        sizes; out of memory halves the batch (say so in a warning event) and retries the same iteration."""
+        sizes; out of memory anywhere in an iteration (forward, backward, optimiser, EMA) puts the iteration's state
+        back, halves the batch (say so in a warning event) and retries the same iteration."""
         c = self.config.train
         sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=self.device))
         window_start, window_iters = time.time(), 0
         self.student.train()
         step = make_step()
+        ema = EmaUpdater(self.teacher, self.student) if self.teacher is not None else None
+        optimizers = [self.optimizer] + ([self.projector_optimizer] if self.projector is not None else [])
+        snapshot = IterationSnapshot([m for m in (self.student, self.teacher, self.projector) if m is not None],
+                                     optimizers)
         i = start
         while i < total:
             if self.stop_flag.is_set():
@@ -729,23 +767,32 @@ class Trainer:
             seed = _iteration_seed(c.seed, stage, i)
             torch.manual_seed(seed)
             g = torch.Generator(self.device).manual_seed(seed)
-            self.optimizer.zero_grad(set_to_none=True)
-            if self.projector is not None:
-                self.projector_optimizer.zero_grad(set_to_none=True)
+            for optimizer in optimizers:
+                optimizer.zero_grad(set_to_none=True)
+            snapshot.take()
+            mark_step(self.graphs)
+            failure = None
             try:
-                losses = step(i, g)
+                with self._autocast():
+                    losses = step(i, g)
                 losses["total"].backward()
+                for optimizer in optimizers:
+                    optimizer.step()
+                if ema is not None:
+                    ema.update(c.ema_decay)
             except (torch.OutOfMemoryError, RuntimeError) as exc:
-                if not _is_out_of_memory(exc):
+                if not is_out_of_memory(exc):
                     raise
-                self._halve_batch(stage, exc)
+                failure = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+            if failure is not None:  # outside the except block: the traceback and the step's tensors are released
+                losses = None
+                for optimizer in optimizers:
+                    optimizer.zero_grad(set_to_none=True)
+                snapshot.restore()
+                free_memory(self.device)
+                self._halve_batch(stage, failure)
                 step = make_step()
                 continue
-            self.optimizer.step()
-            if self.projector is not None:
-                self.projector_optimizer.step()
-            if self.teacher is not None:
-                ema_update(self.teacher, self.student, c.ema_decay)
             for name, value in losses.items():
                 sums[name] += value.detach().float()
             window_iters += 1
@@ -772,17 +819,15 @@ class Trainer:
                             f"infinite; lower optim.lr (now {self.config.optim.lr:g}) or check the data for extreme "
                             "values. Nothing from the diverged iterations was saved", self.run_dir)
 
-    def _halve_batch(self, stage: str, exc: BaseException) -> None:
-        """Out of memory: free what the failed step held and continue at half the batch, or explain what to do."""
+    def _halve_batch(self, stage: str, failure: str) -> None:
+        """Out of memory (``failure``: the error's text): continue at half the batch, saved in config.yaml and
+        run.json so that a resume continues with it, or explain what to do."""
         t = self.config.train
-        self.optimizer.zero_grad(set_to_none=True)
-        if self.device.type == "cuda":
-            torch.cuda.empty_cache()
         labeled, unlabeled = self.config.labeled_batch, t.batch_size - self.config.labeled_batch
         if labeled <= 2 and unlabeled <= 2:
             raise ConfigError(f"out of {'GPU ' if self.device.type == 'cuda' else ''}memory even at batch size "
                               f"{t.batch_size}: lower data.image_size, or train on another device "
-                              "(--device cpu)") from exc
+                              f"(--device cpu) [{failure[:200]}]")
         new_labeled = max(2, 2 * (labeled // 4))
         new_unlabeled = max(2, 2 * (unlabeled // 4)) if unlabeled else 0
         t.labeled_batch, t.batch_size = new_labeled, new_labeled + new_unlabeled
@@ -790,9 +835,22 @@ class Trainer:
                    f"{labeled + unlabeled}; continuing at batch size {t.batch_size} "
                    f"({new_labeled} labelled + {new_unlabeled} unlabelled)")
         self.warn(message, stage)
-        self._write_metadata(batch_size_reduced_to=t.batch_size, batch_reduction_reason=message)
+        save_config_file(self.config, self.run_dir / "config.yaml")
+        self._write_metadata(batch_size_reduced_to=t.batch_size, labeled_batch_reduced_to=t.labeled_batch,
+                             batch_reduction_reason=message)
+
+    def _check_labelling(self, stage: str) -> None:
+        """At a progress event (the step's one host read): did the sync-free labelling settle within its rounds?
+        If not, say so and give it twice the rounds from now on."""
+        if not self.sync_free or bool(self.cc_converged):
+            return
+        self.warn(f"pseudo-label components did not settle within {self.cc_rounds} rounds on some masks; "
+                  f"using {2 * self.cc_rounds} from now on", stage)
+        self.cc_rounds *= 2
+        self.cc_converged.fill_(True)
 
     def _emit_progress(self, stage, done, total, sums, n, seconds) -> None:
+        self._check_labelling(stage)
         losses = {k: round(float(v) / n, 6) for k, v in sums.items()}
         rate = n / seconds if seconds > 0 else None
         left = total - done + (self.stage_totals.get("selftrain", 0) if stage == "pretrain" and
@@ -809,17 +867,31 @@ class Trainer:
 
     # --- validation and checkpoints ---------------------------------------------------------------------------------
     def validate(self, model: torch.nn.Module) -> tuple[dict[str, float], float]:
-        """Mean Dice per class over the validation volumes (the reference's selection criterion)."""
-        from sra_seg_core.metrics import dice_score
+        """Mean Dice per class over the validation volumes (the reference's selection criterion), computed on the
+        device (:mod:`sra_seg_core.validation`); out of memory halves the validation batch."""
+        from sra_seg_core.validation import DeviceValidation
 
         k = self.data.num_classes
-        per_class = np.zeros(k - 1)
-        for vol in self.data.val:
-            pred = predict_volume(model, vol.image, size=self.config.data.image_size, device=self.device,
-                                  autocast=self.autocast, resize=self.protocol.resize)
-            for c in range(1, k):
-                per_class[c - 1] += dice_score(pred == c, vol.label == c)
-        per_class /= len(self.data.val)
+        if self.protocol.resize != "linear":
+            # the reference's order-0 zoom in and out, as predict_volume does it (host path, exact)
+            per_class = np.zeros(k - 1)
+            for vol in self.data.val:
+                pred = predict_volume(model, vol.image, size=self.config.data.image_size, device=self.device,
+                                      autocast=self.autocast, resize=self.protocol.resize)
+                for c in range(1, k):
+                    per_class[c - 1] += dice_score(pred == c, vol.label == c)
+            return per_class / len(self.data.val)
+        if self._validation is None:
+            self._validation = DeviceValidation(self.data.val, size=self.config.data.image_size, num_classes=k,
+                                                device=self.device)
+            self._val_batch = 64 if self.device.type == "cuda" else 16
+
+        def shrink(old: int, new: int) -> None:
+            self._val_batch = new
+            self.warn(f"out of memory in validation at {old} slices per batch; validating {new} at a time")
+
+        per_class = with_smaller_batches(lambda b: self._validation.dice(model, batch_size=b, autocast=self.autocast),
+                                         self._val_batch, self.device, on_retry=shrink)
         names = self.data.class_names[1:] if len(self.data.class_names) == k else [str(c) for c in range(1, k)]
         return {n: round(float(v), 6) for n, v in zip(names, per_class)}, float(per_class.mean())
 
@@ -899,4 +971,9 @@ class Trainer:
     def _load_latest(self) -> dict:
         state = check_resumable(self._load_checkpoint(self.ckpt_dir / runs.LATEST), self.ckpt_dir / runs.LATEST)
         torch.set_rng_state(state["torch_rng"].cpu())
+        meta_path = self.run_dir / "run.json"
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        if "batch_size_reduced_to" in meta:  # an earlier out-of-memory: continue at the batch that fitted
+            t = self.config.train
+            t.batch_size, t.labeled_batch = meta["batch_size_reduced_to"], meta.get("labeled_batch_reduced_to")
         return state

@@ -64,3 +64,32 @@ def test_empty_mask_stays_empty():
     empty = torch.zeros(2, 8, 8, dtype=torch.bool)
     assert not largest_component(empty).any()
     assert not _largest_component_torch(empty).any()
+
+
+def test_cached_ema_updater_is_exactly_the_state_dict_update():
+    from sra_seg_core.ema import EmaUpdater
+
+    torch.manual_seed(1)
+    student = UNet(1, 2, channels=(2, 4, 4, 4, 4))
+    teacher_a, teacher_b = UNet(1, 2, channels=(2, 4, 4, 4, 4)), UNet(1, 2, channels=(2, 4, 4, 4, 4))
+    teacher_b.load_state_dict(teacher_a.state_dict())
+    updater = EmaUpdater(teacher_b, student)
+    for step in range(3):
+        student(torch.rand(2, 1, 32, 32))          # BN statistics and num_batches_tracked move
+        with torch.no_grad():
+            for p in student.parameters():
+                p.add_(0.01 * (step + 1))
+        reference_ema(teacher_a, student, 0.99)
+        updater.update(0.99)
+    for k, v in teacher_a.state_dict().items():
+        assert torch.equal(v, teacher_b.state_dict()[k]), k
+
+
+def reference_ema(teacher, student, decay):
+    """The update as it was written before the cached lists: over fresh state dicts every call."""
+    t_state, s_state = teacher.state_dict(), student.state_dict()
+    floats = [k for k, v in t_state.items() if v.is_floating_point()]
+    torch._foreach_lerp_([t_state[k] for k in floats], [s_state[k].detach() for k in floats], 1.0 - decay)
+    for k, v in t_state.items():
+        if not v.is_floating_point():
+            v.copy_(s_state[k])
