@@ -48,7 +48,7 @@ from sra_seg_core.ema import EmaUpdater
 from sra_seg_core.errors import ConfigError, TrainingError
 from sra_seg_core.events import Event, EventSink, JsonLinesSink, fan_out
 from sra_seg_core.graphs import capture_refusal, compile_for_training, mark_step
-from sra_seg_core.inference import read_checkpoint, resolve_device
+from sra_seg_core.inference import predict_volume, read_checkpoint, resolve_device
 from sra_seg_core.losses import bcp_mix_loss, consistency_loss, sigmoid_rampup, soft_seg_loss
 from sra_seg_core.model import UNet, build_model
 from sra_seg_core.oom import IterationSnapshot, free_memory, is_out_of_memory, with_smaller_batches
@@ -874,6 +874,8 @@ class Trainer:
         k = self.data.num_classes
         if self.protocol.resize != "linear":
             # the reference's order-0 zoom in and out, as predict_volume does it (host path, exact)
+            from sra_seg_core.metrics import dice_score
+
             per_class = np.zeros(k - 1)
             for vol in self.data.val:
                 pred = predict_volume(model, vol.image, size=self.config.data.image_size, device=self.device,
