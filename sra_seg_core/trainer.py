@@ -882,18 +882,20 @@ class Trainer:
                                       autocast=self.autocast, resize=self.protocol.resize)
                 for c in range(1, k):
                     per_class[c - 1] += dice_score(pred == c, vol.label == c)
-            return per_class / len(self.data.val)
-        if self._validation is None:
-            self._validation = DeviceValidation(self.data.val, size=self.config.data.image_size, num_classes=k,
-                                                device=self.device)
-            self._val_batch = 64 if self.device.type == "cuda" else 16
+            per_class /= len(self.data.val)
+        else:
+            if self._validation is None:
+                self._validation = DeviceValidation(self.data.val, size=self.config.data.image_size, num_classes=k,
+                                                    device=self.device)
+                self._val_batch = 64 if self.device.type == "cuda" else 16
 
-        def shrink(old: int, new: int) -> None:
-            self._val_batch = new
-            self.warn(f"out of memory in validation at {old} slices per batch; validating {new} at a time")
+            def shrink(old: int, new: int) -> None:
+                self._val_batch = new
+                self.warn(f"out of memory in validation at {old} slices per batch; validating {new} at a time")
 
-        per_class = with_smaller_batches(lambda b: self._validation.dice(model, batch_size=b, autocast=self.autocast),
-                                         self._val_batch, self.device, on_retry=shrink)
+            per_class = with_smaller_batches(
+                lambda b: self._validation.dice(model, batch_size=b, autocast=self.autocast),
+                self._val_batch, self.device, on_retry=shrink)
         names = self.data.class_names[1:] if len(self.data.class_names) == k else [str(c) for c in range(1, k)]
         return {n: round(float(v), 6) for n, v in zip(names, per_class)}, float(per_class.mean())
 
