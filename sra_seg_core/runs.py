@@ -70,7 +70,9 @@ class RunMeta:
     latest_stage: str | None = None         # the stage latest.pt was saved in
     latest_iteration: int | None = None
     latest_has_teacher: bool | None = None
-    batch_size_reduced_to: int | None = None
+    batch_size_reduced_to: int | None = None     # after out of memory: the batch that fitted (resume continues at it)
+    labeled_batch_reduced_to: int | None = None
+    world_size: int | None = None            # processes of a torchrun (DDP) run; None: one process
     batch_reduction_reason: str | None = None
     extra: dict = field(default_factory=dict)
 

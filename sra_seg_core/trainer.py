@@ -975,9 +975,8 @@ class Trainer:
     def _load_latest(self) -> dict:
         state = check_resumable(self._load_checkpoint(self.ckpt_dir / runs.LATEST), self.ckpt_dir / runs.LATEST)
         torch.set_rng_state(state["torch_rng"].cpu())
-        meta_path = self.run_dir / "run.json"
-        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-        if "batch_size_reduced_to" in meta:  # an earlier out-of-memory: continue at the batch that fitted
+        meta = runs.read_meta(self.run_dir)
+        if meta.batch_size_reduced_to is not None:  # an earlier out-of-memory: continue at the batch that fitted
             t = self.config.train
-            t.batch_size, t.labeled_batch = meta["batch_size_reduced_to"], meta.get("labeled_batch_reduced_to")
+            t.batch_size, t.labeled_batch = meta.batch_size_reduced_to, meta.labeled_batch_reduced_to
         return state
