@@ -872,7 +872,7 @@ class Trainer:
         from sra_seg_core.validation import DeviceValidation
 
         k = self.data.num_classes
-        if self.protocol.resize != "linear":
+        if self.protocol.resize == "zoom0":
             # the reference's order-0 zoom in and out, as predict_volume does it (host path, exact)
             from sra_seg_core.metrics import dice_score
 
