@@ -77,7 +77,9 @@ def test_fine_tune_config_takes_the_checkpoints_network_and_trains_supervised(pr
 def test_a_fine_tune_starts_from_the_checkpoints_weights(project_with_run, tmp_path):
     project, checkpoint = project_with_run
     config = fine_tune_config(checkpoint, project.path, iterations=1)
-    config.optim.lr = 0.0  # nothing learnt: the weights it ends with are those it started from
+    # nothing learnt (lr must be > 0; a step of 1e-30 is far below a float32 weight's last bit): the weights
+    # it ends with are those it started from
+    config.optim.lr = 1e-30
     Trainer(config, tmp_path / "ft", emit=lambda e: None).run()
     start = torch.load(checkpoint, weights_only=True)["model"]
     end = torch.load(tmp_path / "ft" / "checkpoints" / "latest.pt", weights_only=True)["model"]
