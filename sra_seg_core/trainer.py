@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sra_seg_core import __version__
+from sra_seg_core import __version__, distributed
 from sra_seg_core.atomic import atomic_write, atomic_write_json
 from sra_seg_core.blend import bidirectional_mix, blend_alpha, mix, one_hot
 from sra_seg_core.config import RunConfig, save_config_file
@@ -226,7 +226,10 @@ class Trainer:
         self._external_emit = emit
         self._data = data
         self.stop_flag = threading.Event()
-        self.device = resolve_device(self.config.train.device)
+        self.dist = distributed.current()  # one process, or this rank of a torchrun job (see distributed.py)
+        self.dist.check_batch(self.config.labeled_batch,
+                              self.config.train.batch_size - self.config.labeled_batch if self.config.two_stage else 0)
+        self.device = distributed.training_device(resolve_device(self.config.train.device), self.dist)
         self.encoder_info = None
         self.events_sink: JsonLinesSink | None = None
         self._t0 = time.time()
@@ -274,6 +277,8 @@ class Trainer:
             yield
 
     def _write_metadata(self, **updates) -> None:
+        if not self.dist.is_main:
+            return
         path = self.run_dir / "run.json"
         meta = json.loads(path.read_text()) if path.exists() else {}
         meta.update(updates)
@@ -304,6 +309,7 @@ class Trainer:
 
     def _new_model(self) -> UNet:
         model = build_model(self.config.model, self.data.num_classes).to(self.device)
+        distributed.sync_batchnorm(model, self.dist)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         return model
@@ -325,9 +331,10 @@ class Trainer:
         if extra and weights:
             raise ConfigError("alignment.encoder_depth is for untrained smoke-test encoders only; leave it unset "
                               "with real DINOv2 weights")
-        self._encoder, self.encoder_info = load_encoder(
-            name, weights_file=weights, allow_untrained=a.allow_untrained, download=a.download and not extra,
-            device="cpu", **extra)
+        with self.dist.main_first():  # one download into the shared cache, not one per rank
+            self._encoder, self.encoder_info = load_encoder(
+                name, weights_file=weights, allow_untrained=a.allow_untrained, download=a.download and not extra,
+                device="cpu", **extra)
         self._write_metadata(encoder={"name": self.encoder_info.name, "weights": self.encoder_info.weights,
                                       "pretrained": self.encoder_info.pretrained})
         if not self.encoder_info.pretrained:
@@ -338,8 +345,11 @@ class Trainer:
     def run(self, *, resume: bool = False) -> RunResult:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.ckpt_dir.mkdir(exist_ok=True)
-        self.events_sink = JsonLinesSink(self.run_dir / "events.jsonl")
-        self._emit = fan_out(self.events_sink, self._external_emit)
+        if self.dist.is_main:
+            self.events_sink = JsonLinesSink(self.run_dir / "events.jsonl")
+            self._emit = fan_out(self.events_sink, self._external_emit)
+        else:  # rank 0 reports for the whole run
+            self._emit = lambda event: None
         try:
             with self._signals(), self._warnings_as_events():
                 return self._run(resume)
@@ -351,17 +361,19 @@ class Trainer:
                 self._write_metadata(status="failed", error=error_line(exc), finished=time.time())
             raise
         finally:
-            self.events_sink.close()
+            if self.events_sink is not None:
+                self.events_sink.close()
 
     def _run(self, resume: bool) -> RunResult:
         c = self.config
         self._setup_device()
         state = self._load_latest() if resume else None
         if not resume:
-            save_config_file(c, self.run_dir / "config.yaml")
+            if self.dist.is_main:
+                save_config_file(c, self.run_dir / "config.yaml")
             self._write_metadata(version=__version__, method=c.train.method, created=time.time(), status="running",
                                  device=str(self.device), torch=torch.__version__, python=platform.python_version(),
-                                 pid=os.getpid())
+                                 pid=os.getpid(), world_size=self.dist.world_size)
         else:
             self._write_metadata(status="running", resumed=time.time(), pid=os.getpid())
         self._prepare_alignment()
@@ -423,16 +435,19 @@ class Trainer:
         images, labels = self._augment(self.data.labeled_images[idx], self.data.labeled_labels[idx], g)
         k = self.data.num_classes
         if method in ("supervised", "mean-teacher"):
+            images, labels = self.dist.rows(images, labels)  # this rank's share of the global batch
             loss, parts = soft_seg_loss(self._forward(self.student, images)[0], one_hot(labels, k))
             return {"sup": loss, "total": loss}
         half = len(idx) // 2
         (ra, rb), (ya, yb) = (images[:half], images[half:]), (labels[:half], labels[half:])
         if method == "bcp":
             _, m = blend_alpha(half, *ra.shape[-2:], c.blend, generator=g)
+            ra, rb, ya, yb, m = self.dist.rows(ra, rb, ya, yb, m)
             logits = self._forward(self.student, mix(ra, rb, m))[0]
             loss, _ = bcp_mix_loss(logits, ya, yb, m)
         else:  # sra-seg: real a soft-blended into real b
             alpha, _ = blend_alpha(half, *ra.shape[-2:], c.blend, generator=g)
+            ra, rb, ya, yb, alpha = self.dist.rows(ra, rb, ya, yb, alpha)
             logits = self._forward(self.student, mix(ra, rb, alpha))[0]
             loss, _ = soft_seg_loss(logits, mix(one_hot(ya, k), one_hot(yb, k), alpha))
         return {"sup": loss, "total": loss}
@@ -447,6 +462,7 @@ class Trainer:
         for p in self.teacher.parameters():
             p.requires_grad_(False)
         self.optimizer = self._optimizer(self.student.parameters())
+        self.dist.barrier()  # rank 0 may still be writing pretrain_best.pt
         init = state or self._load_checkpoint(self.ckpt_dir / "pretrain_best.pt", required=False)
         if init is None:
             self.warn("no stage-1 checkpoint (pretrain_iters = 0): stage 2 starts from random weights", stage)
@@ -481,11 +497,15 @@ class Trainer:
         lh, uh = len(lidx) // 2, len(uidx) // 2
         ra, rb, ya, yb = images[:lh], images[lh:], labels[:lh], labels[lh:]
         sa, sb = unl[:uh], unl[uh:]
+        alpha, m = blend_alpha(lh, *ra.shape[-2:], c.blend, generator=g)  # (the teacher draws nothing from g)
+        la, lb, ua, ub = lidx[:lh], lidx[lh:], uidx[:uh], uidx[uh:]
+        # Every rank drew the whole batch's random numbers above; from here on each works on its share of it.
+        ra, rb, ya, yb, sa, sb, alpha, m, la, lb, ua, ub = self.dist.rows(ra, rb, ya, yb, sa, sb, alpha, m,
+                                                                          la, lb, ua, ub)
         with torch.no_grad():
             self.teacher.train(self.config.train.teacher_train_mode)
             pa = pseudo_labels(self._forward(self.teacher, sa)[0], largest_cc=c.train.pseudo_largest_cc)
             pb = pseudo_labels(self._forward(self.teacher, sb)[0], largest_cc=c.train.pseudo_largest_cc)
-        alpha, m = blend_alpha(lh, *ra.shape[-2:], c.blend, generator=g)
         if method == "bcp":
             w = c.train.unlabeled_weight
             out1 = self._forward(self.student, mix(sa, ra, m))[0]
@@ -501,7 +521,7 @@ class Trainer:
         l2, _ = soft_seg_loss(out2, pair.y2)   # mostly real, labelled outside the box
         losses = {"unsup": l1, "sup": l2, "total": l1 + l2}
         if self.projector is not None:
-            sa_loss = self._alignment_loss(f1, f2, alpha, lidx[:lh], lidx[lh:], uidx[:uh], uidx[uh:], sa, sb)
+            sa_loss = self._alignment_loss(f1, f2, alpha, la, lb, ua, ub, sa, sb)
             losses["sa"] = sa_loss
             losses["total"] = losses["total"] + c.alignment.weight * sa_loss
         return losses
@@ -509,6 +529,11 @@ class Trainer:
     def _mean_teacher_step(self, images, labels, unl, iteration: int, g) -> dict[str, torch.Tensor]:
         c = self.config.train
         noise = (torch.randn(unl.shape, generator=g, device=unl.device) * 0.1).clamp(-0.2, 0.2)
+        half, uhalf = len(images) // 2, len(unl) // 2  # this rank's share of each half of the global batch
+        images = torch.cat(self.dist.rows(images[:half], images[half:]))
+        labels = torch.cat(self.dist.rows(labels[:half], labels[half:]))
+        unl = torch.cat(self.dist.rows(unl[:uhalf], unl[uhalf:]))
+        noise = torch.cat(self.dist.rows(noise[:uhalf], noise[uhalf:]))
         with torch.no_grad():
             self.teacher.train(c.teacher_train_mode)
             t_logits = self._forward(self.teacher, unl + noise)[0]
@@ -530,10 +555,11 @@ class Trainer:
         self.emit(Event("stage", stage="selftrain", message="building the DINOv2 real bank"))
         t0 = time.time()
         encoder = self._encoder.to(self.device)  # kept on the CPU through stage 1, on the device only for this
-        real = build_bank(self.data.labeled_images[:, 0].cpu().numpy(), encoder, self.encoder_info,
-                          cache_dir=cache, tokens=tokens, batch_size=a.batch_size, device=self.device)
-        syn = build_bank(self.data.unlabeled_images[:, 0].cpu().numpy(), encoder, self.encoder_info,
-                         cache_dir=cache, tokens=False, batch_size=a.batch_size, device=self.device)
+        with self.dist.main_first():  # rank 0 fills the cache; the others then read it
+            real = build_bank(self.data.labeled_images[:, 0].cpu().numpy(), encoder, self.encoder_info,
+                              cache_dir=cache, tokens=tokens, batch_size=a.batch_size, device=self.device)
+            syn = build_bank(self.data.unlabeled_images[:, 0].cpu().numpy(), encoder, self.encoder_info,
+                             cache_dir=cache, tokens=False, batch_size=a.batch_size, device=self.device)
         del encoder
         self.real_bank = real.to(self.device)
         self.nearest_real = nearest(self.real_bank, syn.cls.to(self.device))[0]
@@ -634,24 +660,28 @@ class Trainer:
         step = make_step()
         i = start
         while i < total:
-            if self.stop_flag.is_set():
+            if self.dist.any(self.stop_flag.is_set()):  # every rank stops at the same iteration
                 self._save_latest(stage, i)
                 raise StopRequested
             seed = _iteration_seed(c.seed, stage, i)
-            torch.manual_seed(seed)
+            torch.manual_seed(self.dist.seed(seed))
             g = torch.Generator(self.device).manual_seed(seed)
             self.optimizer.zero_grad(set_to_none=True)
             if self.projector is not None:
                 self.projector_optimizer.zero_grad(set_to_none=True)
+            out_of_memory = None
             try:
                 losses = step(i, g)
                 losses["total"].backward()
             except (torch.OutOfMemoryError, RuntimeError) as exc:
                 if not _is_out_of_memory(exc):
                     raise
-                self._halve_batch(stage, exc)
+                out_of_memory = exc
+            if self.dist.any(out_of_memory is not None):  # every rank halves at the same iteration
+                self._halve_batch(stage, out_of_memory)
                 step = make_step()
                 continue
+            self.dist.average_gradients(self.student, self.projector)
             self.optimizer.step()
             if self.projector is not None:
                 self.projector_optimizer.step()
@@ -662,7 +692,7 @@ class Trainer:
             window_iters += 1
             done = i + 1
             if done % c.log_every == 0 or done == total:
-                self._emit_progress(stage, done, total, sums, window_iters, time.time() - window_start)
+                self._emit_progress(stage, done, total, self.dist.mean(sums), window_iters, time.time() - window_start)
                 sums.clear()
                 window_start, window_iters = time.time(), 0
             if done % c.validate_every == 0 or done == total:
@@ -678,12 +708,13 @@ class Trainer:
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
         labeled, unlabeled = self.config.labeled_batch, t.batch_size - self.config.labeled_batch
-        if labeled <= 2 and unlabeled <= 2:
+        w = self.dist.world_size  # under torchrun each rank's halves shrink, so the batch still splits evenly
+        if labeled <= 2 * w and unlabeled <= 2 * w:
             raise ConfigError(f"out of {'GPU ' if self.device.type == 'cuda' else ''}memory even at batch size "
                               f"{t.batch_size}: lower data.image_size, or train on another device "
                               "(--device cpu)") from exc
-        new_labeled = max(2, 2 * (labeled // 4))
-        new_unlabeled = max(2, 2 * (unlabeled // 4)) if unlabeled else 0
+        new_labeled = 2 * w * max(1, labeled // (4 * w))
+        new_unlabeled = min(unlabeled, 2 * w * max(1, unlabeled // (4 * w))) if unlabeled else 0
         t.labeled_batch, t.batch_size = new_labeled, new_labeled + new_unlabeled
         message = (f"out of {'GPU ' if self.device.type == 'cuda' else ''}memory at batch size "
                    f"{labeled + unlabeled}; continuing at batch size {t.batch_size} "
@@ -713,12 +744,12 @@ class Trainer:
 
         k = self.data.num_classes
         per_class = np.zeros(k - 1)
-        for vol in self.data.val:
+        for vol in self.dist.items(self.data.val):  # each rank a share of the volumes; sums all-reduced below
             pred = predict_volume(model, vol.image, size=self.config.data.image_size, device=self.device,
                                   autocast=self.autocast)
             for c in range(1, k):
                 per_class[c - 1] += dice_score(pred == c, vol.label == c)
-        per_class /= len(self.data.val)
+        per_class = self.dist.sum(torch.from_numpy(per_class)).numpy() / len(self.data.val)
         names = self.data.class_names[1:] if len(self.data.class_names) == k else [str(c) for c in range(1, k)]
         return {n: round(float(v), 6) for n, v in zip(names, per_class)}, float(per_class.mean())
 
@@ -762,6 +793,8 @@ class Trainer:
             except RuntimeError as exc:  # torch's zip writer reports a full disk or a failed write as RuntimeError
                 raise OSError(errno.EIO, f"could not write the checkpoint ({str(exc)[:200]})") from exc
 
+        if not self.dist.is_main:
+            return self.ckpt_dir / name
         return atomic_write(self.ckpt_dir / name, write)
 
     def _save_latest(self, stage: str, done: int) -> None:
