@@ -375,7 +375,8 @@ class Trainer:
                                  device=str(self.device), torch=torch.__version__, python=platform.python_version(),
                                  pid=os.getpid(), world_size=self.dist.world_size)
         else:
-            self._write_metadata(status="running", resumed=time.time(), pid=os.getpid())
+            self._write_metadata(status="running", resumed=time.time(), pid=os.getpid(),
+                                 world_size=self.dist.world_size)
         self._prepare_alignment()
         self.emit(Event("stage", message="loading data", extra={"device": str(self.device)}))
         self.data = self._data or prepare_data(c, self.device)
