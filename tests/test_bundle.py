@@ -69,9 +69,11 @@ def test_the_bundle_builds_and_starts(tmp_path):
 
     version = run(str(app), "--version")
     assert version.returncode == 0 and version.stdout.startswith("SRA-Seg Studio ")
-    for command in ([str(cli), "--help"], [str(app), "-m", "sra_seg_core", "train", "--help"]):
+    # The sub-commands are found by listing a package: frozen, that must still find every one of them.
+    for command, expected in (([str(cli), "--help"], "predict"),
+                              ([str(app), "-m", "sra_seg_core", "train", "--help"], "--synthetic")):
         out = run(*command)
-        assert out.returncode == 0 and "usage: sra-seg" in out.stdout, out.stderr[-2000:]
+        assert out.returncode == 0 and "usage: sra-seg" in out.stdout and expected in out.stdout, out.stderr[-2000:]
     devices = run(str(cli), "devices")   # imports torch inside the bundle
     assert devices.returncode == 0, devices.stderr[-2000:]
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path / "home"),

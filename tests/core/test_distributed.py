@@ -129,3 +129,30 @@ def test_torchrun_itself_starts_one_run(phantoms, tmp_path):
             "--out", str(run_dir), "--device", "cpu"], torchrun=True)
     assert json.loads((run_dir / "run.json").read_text())["world_size"] == 2
     assert [e.event for e in read_events((run_dir / "events.jsonl").open())].count("done") == 1
+
+
+@pytest.mark.slow
+def test_sigterm_to_torchrun_stops_every_rank_at_one_iteration_and_resume_finishes(phantoms, tmp_path):
+    import signal
+    import time
+
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+           "OMP_NUM_THREADS": "1"}
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                "-m", "sra_seg_core", "train"]
+    proc = subprocess.Popen([*torchrun, "--data", str(phantoms / "real"), "--synthetic", str(phantoms / "synthetic"),
+                             *TRAIN, "--out", str(run_dir), "--device", "cpu", "--pretrain-iters", "100000",
+                             "--set", "train.validate_every=100000", "--set", "train.checkpoint_every=100000"],
+                            env=env, stderr=subprocess.DEVNULL)
+    events_file, deadline = run_dir / "events.jsonl", time.time() + 240
+    while time.time() < deadline and not (events_file.exists()
+                                          and any(e.event == "progress" for e in read_events(events_file.open()))):
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=120)   # torchrun itself exits 1 after a signal; the run's own record is what counts
+    events = read_events(events_file.open())
+    assert [e.event for e in events].count("done") == 1 and events[-1].status == "stopped"
+    assert (run_dir / "checkpoints" / "latest.pt").exists()
+    launch(["train", "--resume", str(run_dir), "--pretrain-iters", "3", "--quiet"])
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "finished"
