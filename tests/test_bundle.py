@@ -76,6 +76,17 @@ def test_the_bundle_builds_and_starts(tmp_path):
         assert out.returncode == 0 and "usage: sra-seg" in out.stdout and expected in out.stdout, out.stderr[-2000:]
     devices = run(str(cli), "devices")   # imports torch inside the bundle
     assert devices.returncode == 0, devices.stderr[-2000:]
+    # A tiny SRA-Seg run from the bundle: torch, timm (and torchvision's compiled operators, which only this finds
+    # missing), the DINOv2 encoder and a checkpoint.
+    data = tmp_path / "data"
+    for args in (["real", "--cases", "6"], ["syn", "--cases", "2", "--style", "synthetic", "--first-id", "101",
+                                            "--no-labels"]):
+        out = run(str(cli), "phantoms", "cardiac", str(data / args[0]), *args[1:])
+        assert out.returncode == 0, out.stderr[-2000:]
+    out = run(str(cli), "train", "--data", str(data / "real"), "--synthetic", str(data / "syn"), "--preset", "tiny",
+              "--allow-untrained-encoder", "--set", "alignment.download=false", "--quiet",
+              "--out", str(tmp_path / "run"))
+    assert out.returncode == 0 and (tmp_path / "run" / "checkpoints" / "best.pt").exists(), out.stderr[-3000:]
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path / "home"),
            "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_DATA_HOME": str(tmp_path / "data")}
     gui = subprocess.Popen([str(app)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
