@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sra_seg_core import __version__, runs
+from sra_seg_core import __version__, distributed, runs
 from sra_seg_core.atomic import atomic_write
 from sra_seg_core.blend import bidirectional_mix, blend_alpha, mix, one_hot
 from sra_seg_core.checkpoints import check_model_checkpoint, check_resumable
@@ -194,6 +194,12 @@ class EpochSampler:
         return self.table[iteration * self.per_batch:(iteration + 1) * self.per_batch]
 
 
+def _failure_text(exc: BaseException) -> str:
+    """An out-of-memory error as one short line (kept instead of the exception, whose traceback holds the step's
+    tensors)."""
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+
+
 def _iteration_seed(seed: int, stage: str, iteration: int) -> int:
     return (seed * 7_919 + _STAGE_SALT[stage] * 100_003_003 + iteration) % (2**63 - 1)
 
@@ -242,7 +248,10 @@ class Trainer:
         self._external_emit = emit
         self._data = data
         self.stop_flag = threading.Event()
-        self.device = resolve_device(self.config.train.device)
+        self.dist = distributed.current()  # one process, or this rank of a torchrun job (see distributed.py)
+        self.dist.check_batch(self.config.labeled_batch,
+                              self.config.train.batch_size - self.config.labeled_batch if self.config.two_stage else 0)
+        self.device = distributed.training_device(resolve_device(self.config.train.device), self.dist)
         from sra_seg_core.protocol import config_choices
 
         self.protocol = config_choices(self.config)
@@ -297,6 +306,8 @@ class Trainer:
             yield
 
     def _write_metadata(self, **updates) -> None:
+        if not self.dist.is_main:  # rank 0 writes for the whole run
+            return
         runs.update_meta(self.run_dir, **updates)
 
     # --- set-up --------------------------------------------------------------------------------------------------
@@ -339,6 +350,7 @@ class Trainer:
 
     def _new_model(self) -> UNet:
         model = build_model(self.config.model, self.data.num_classes).to(self.device)
+        distributed.sync_batchnorm(model, self.dist)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         return model
@@ -373,9 +385,10 @@ class Trainer:
         if extra and weights:
             raise ConfigError("alignment.encoder_depth is for untrained smoke-test encoders only; leave it unset "
                               "with real DINOv2 weights")
-        self._encoder, self.encoder_info = load_encoder(
-            name, weights_file=weights, allow_untrained=a.allow_untrained, download=a.download and not extra,
-            device="cpu", **extra)
+        with self.dist.main_first():  # one download into the shared cache, not one per rank
+            self._encoder, self.encoder_info = load_encoder(
+                name, weights_file=weights, allow_untrained=a.allow_untrained, download=a.download and not extra,
+                device="cpu", **extra)
         self._write_metadata(encoder={"name": self.encoder_info.name, "weights": self.encoder_info.weights,
                                       "pretrained": self.encoder_info.pretrained})
         if not self.encoder_info.pretrained:
@@ -413,10 +426,14 @@ class Trainer:
         from sra_seg_core.run_lock import RunLock
 
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        lock = RunLock(self.run_dir)  # before any write: a second trainer must not touch a running run's files
+        # before any write: a second trainer must not touch a running run's files (rank 0 holds it for a torchrun job)
+        lock = RunLock(self.run_dir) if self.dist.is_main else None
         self.ckpt_dir.mkdir(exist_ok=True)
-        self.events_sink = JsonLinesSink(self.run_dir / runs.EVENTS_FILE)
-        self._emit = fan_out(self.events_sink, self._external_emit)
+        if self.dist.is_main:
+            self.events_sink = JsonLinesSink(self.run_dir / runs.EVENTS_FILE)
+            self._emit = fan_out(self.events_sink, self._external_emit)
+        else:  # rank 0 reports for the whole run
+            self._emit = lambda event: None
         try:
             with self._signals(), self._warnings_as_events():
                 return self._run(resume)
@@ -428,20 +445,24 @@ class Trainer:
                 self._write_metadata(status="failed", error=error_line(exc), finished=time.time())
             raise
         finally:
-            self.events_sink.close()
-            lock.release()
+            if self.events_sink is not None:
+                self.events_sink.close()
+            if lock is not None:
+                lock.release()
 
     def _run(self, resume: bool) -> RunResult:
         c = self.config
         self._setup_device()
         state = self._load_latest() if resume else None
-        save_config_file(c, self.run_dir / runs.CONFIG_FILE)  # a resume may have lengthened the schedule
+        if self.dist.is_main:
+            save_config_file(c, self.run_dir / runs.CONFIG_FILE)  # a resume may have lengthened the schedule
         if not resume:
             self._write_metadata(version=__version__, method=c.train.method, created=time.time(), status="running",
                                  device=str(self.device), torch=torch.__version__, python=platform.python_version(),
-                                 pid=os.getpid())
+                                 pid=os.getpid(), world_size=self.dist.world_size)
         else:
-            self._write_metadata(status="running", resumed=time.time(), pid=os.getpid())
+            self._write_metadata(status="running", resumed=time.time(), pid=os.getpid(),
+                                 world_size=self.dist.world_size)
         self._prepare_alignment()
         self.emit(Event("stage", message="loading data", device=str(self.device)))
         self.data = self._data or prepare_data(c, self.device)
@@ -506,16 +527,19 @@ class Trainer:
         images, labels = self._labelled_batch(idx, g)
         k = self.data.num_classes
         if method in ("supervised", "mean-teacher"):
+            images, labels = self.dist.rows(images, labels)  # this rank's share of the global batch
             loss, parts = soft_seg_loss(self._forward(self.student, images)[0], one_hot(labels, k))
             return {"sup": loss, "total": loss}
         half = len(idx) // 2
         (ra, rb), (ya, yb) = (images[:half], images[half:]), (labels[:half], labels[half:])
         if method == "bcp":
             _, m = blend_alpha(half, *ra.shape[-2:], self.blend, generator=g)
+            ra, rb, ya, yb, m = self.dist.rows(ra, rb, ya, yb, m)
             logits = self._forward(self.student, mix(ra, rb, m))[0]
             loss, _ = bcp_mix_loss(logits, ya, yb, m)
         else:  # sra-seg: real a soft-blended into real b
             alpha, _ = blend_alpha(half, *ra.shape[-2:], self.blend, generator=g)
+            ra, rb, ya, yb, alpha = self.dist.rows(ra, rb, ya, yb, alpha)
             logits = self._forward(self.student, mix(ra, rb, alpha))[0]
             loss, _ = soft_seg_loss(logits, mix(one_hot(ya, k), one_hot(yb, k), alpha))
             return self._reference_sa(ra, ra, {"sup": loss, "total": loss})  # released: compute_sa_loss(img_a, img_a)
@@ -531,6 +555,7 @@ class Trainer:
         for p in self.teacher.parameters():
             p.requires_grad_(False)
         self.optimizer = self._optimizer(self.student.parameters())
+        self.dist.barrier()  # rank 0 may still be writing pretrain_best.pt
         init = state or self._load_checkpoint(self.ckpt_dir / runs.PRETRAIN_BEST, required=False)
         if init is None:
             self.warn("no stage-1 checkpoint (pretrain_iters = 0): stage 2 starts from random weights", stage)
@@ -566,14 +591,18 @@ class Trainer:
         lh, uh = len(lidx) // 2, len(uidx) // 2
         ra, rb, ya, yb = images[:lh], images[lh:], labels[:lh], labels[lh:]
         sa, sb = unl[:uh], unl[uh:]
+        alpha, m = blend_alpha(lh, *ra.shape[-2:], self.blend, generator=g)  # (the teacher draws nothing from g)
+        la, lb, ua, ub = lidx[:lh], lidx[lh:], uidx[:uh], uidx[uh:]
+        # Every rank drew the whole batch's random numbers above; from here on each works on its share of it.
+        ra, rb, ya, yb, sa, sb, alpha, m, la, lb, ua, ub = self.dist.rows(ra, rb, ya, yb, sa, sb, alpha, m,
+                                                                          la, lb, ua, ub)
         with torch.no_grad():
             self.teacher.train(self.config.train.teacher_train_mode)
             # two teacher passes (train-mode BatchNorm sees each half alone, as the reference), one labelling pass
             teacher_logits = torch.cat([self._forward(self.teacher, sa)[0], self._forward(self.teacher, sb)[0]])
             sync_free = dict(rounds=self.cc_rounds, converged=self.cc_converged) if self.sync_free else {}
             pseudo = pseudo_labels(teacher_logits, largest_cc=c.train.pseudo_largest_cc, **sync_free)
-            pa, pb = pseudo[:uh], pseudo[uh:]
-        alpha, m = blend_alpha(lh, *ra.shape[-2:], self.blend, generator=g)
+            pa, pb = pseudo[:len(sa)], pseudo[len(sa):]
         if method == "bcp":
             w = c.train.unlabeled_weight
             out1 = self._forward(self.student, mix(sa, ra, m))[0]
@@ -589,7 +618,7 @@ class Trainer:
         l2, _ = soft_seg_loss(out2, pair.y2)   # mostly real, labelled outside the box
         losses = self._reference_sa(ra, sa, {"unsup": l1, "sup": l2, "total": l1 + l2})  # released: (img_a, uimg_a)
         if self.projector is not None:
-            sa_loss = self._alignment_loss(f1, f2, alpha, lidx[:lh], lidx[lh:], uidx[:uh], uidx[uh:], sa, sb)
+            sa_loss = self._alignment_loss(f1, f2, alpha, la, lb, ua, ub, sa, sb)
             losses["sa"] = sa_loss
             losses["total"] = losses["total"] + c.alignment.weight * sa_loss
         return losses
@@ -597,6 +626,11 @@ class Trainer:
     def _mean_teacher_step(self, images, labels, unl, iteration: int, g) -> dict[str, torch.Tensor]:
         c = self.config.train
         noise = (torch.randn(unl.shape, generator=g, device=unl.device) * 0.1).clamp(-0.2, 0.2)
+        half, uhalf = len(images) // 2, len(unl) // 2  # this rank's share of each half of the global batch
+        images = torch.cat(self.dist.rows(images[:half], images[half:]))
+        labels = torch.cat(self.dist.rows(labels[:half], labels[half:]))
+        unl = torch.cat(self.dist.rows(unl[:uhalf], unl[uhalf:]))
+        noise = torch.cat(self.dist.rows(noise[:uhalf], noise[uhalf:]))
         with torch.no_grad():
             self.teacher.train(c.teacher_train_mode)
             t_logits = self._forward(self.teacher, unl + noise)[0]
@@ -628,8 +662,9 @@ class Trainer:
                                      tokens=with_tokens, batch_size=b, device=self.device),
                 a.batch_size, self.device, on_retry=shrink)
 
-        real = bank(self.data.labeled_images, tokens)
-        syn = bank(self.data.unlabeled_images, False)
+        with self.dist.main_first():  # rank 0 fills the cache; the others then read it
+            real = bank(self.data.labeled_images, tokens)
+            syn = bank(self.data.unlabeled_images, False)
         del encoder
         self.real_bank = real.to(self.device)
         self.nearest_real = nearest(self.real_bank, syn.cls.to(self.device))[0]
@@ -761,11 +796,11 @@ class Trainer:
                                      optimizers)
         i = start
         while i < total:
-            if self.stop_flag.is_set():
+            if self.dist.any(self.stop_flag.is_set()):  # every rank stops at the same iteration
                 self._save_latest(stage, i)
                 raise StopRequested
             seed = _iteration_seed(c.seed, stage, i)
-            torch.manual_seed(seed)
+            torch.manual_seed(self.dist.seed(seed))
             g = torch.Generator(self.device).manual_seed(seed)
             for optimizer in optimizers:
                 optimizer.zero_grad(set_to_none=True)
@@ -776,14 +811,27 @@ class Trainer:
                 with self._autocast():
                     losses = step(i, g)
                 losses["total"].backward()
-                for optimizer in optimizers:
-                    optimizer.step()
-                if ema is not None:
-                    ema.update(c.ema_decay)
             except (torch.OutOfMemoryError, RuntimeError) as exc:
                 if not is_out_of_memory(exc):
                     raise
-                failure = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+                failure = _failure_text(exc)
+            if self.dist.any(failure is not None):  # every rank retries the iteration smaller, or none does
+                failure = failure or "out of memory in another process of this run"
+            else:
+                # gradients averaged over the ranks after the backward, not inside it, so that an out-of-memory
+                # error is agreed on above before any rank waits for the others
+                self.dist.average_gradients(self.student, self.projector)
+                try:
+                    for optimizer in optimizers:
+                        optimizer.step()
+                    if ema is not None:
+                        ema.update(c.ema_decay)
+                except (torch.OutOfMemoryError, RuntimeError) as exc:
+                    if not is_out_of_memory(exc):
+                        raise
+                    failure = _failure_text(exc)
+                if self.dist.any(failure is not None):
+                    failure = failure or "out of memory in another process of this run"
             if failure is not None:  # outside the except block: the traceback and the step's tensors are released
                 losses = None
                 for optimizer in optimizers:
@@ -800,7 +848,7 @@ class Trainer:
             if any(done % every == 0 for every in (c.log_every, c.validate_every, c.checkpoint_every)) or done == total:
                 self._check_finite(stage, done, sums)  # before anything is logged, kept as best or saved
             if done % c.log_every == 0 or done == total:
-                self._emit_progress(stage, done, total, sums, window_iters, time.time() - window_start)
+                self._emit_progress(stage, done, total, self.dist.mean(sums), window_iters, time.time() - window_start)
                 sums.clear()
                 window_start, window_iters = time.time(), 0
             if done % c.validate_every == 0 or done == total:
@@ -824,18 +872,20 @@ class Trainer:
         run.json so that a resume continues with it, or explain what to do."""
         t = self.config.train
         labeled, unlabeled = self.config.labeled_batch, t.batch_size - self.config.labeled_batch
-        if labeled <= 2 and unlabeled <= 2:
+        w = self.dist.world_size  # under torchrun each rank's halves shrink, so the batch still splits evenly
+        if labeled <= 2 * w and unlabeled <= 2 * w:
             raise ConfigError(f"out of {'GPU ' if self.device.type == 'cuda' else ''}memory even at batch size "
                               f"{t.batch_size}: lower data.image_size, or train on another device "
                               f"(--device cpu) [{failure[:200]}]")
-        new_labeled = max(2, 2 * (labeled // 4))
-        new_unlabeled = max(2, 2 * (unlabeled // 4)) if unlabeled else 0
+        new_labeled = 2 * w * max(1, labeled // (4 * w))
+        new_unlabeled = min(unlabeled, 2 * w * max(1, unlabeled // (4 * w))) if unlabeled else 0
         t.labeled_batch, t.batch_size = new_labeled, new_labeled + new_unlabeled
         message = (f"out of {'GPU ' if self.device.type == 'cuda' else ''}memory at batch size "
                    f"{labeled + unlabeled}; continuing at batch size {t.batch_size} "
                    f"({new_labeled} labelled + {new_unlabeled} unlabelled)")
         self.warn(message, stage)
-        save_config_file(self.config, self.run_dir / "config.yaml")
+        if self.dist.is_main:
+            save_config_file(self.config, self.run_dir / runs.CONFIG_FILE)
         self._write_metadata(batch_size_reduced_to=t.batch_size, labeled_batch_reduced_to=t.labeled_batch,
                              batch_reduction_reason=message)
 
@@ -939,6 +989,8 @@ class Trainer:
             except RuntimeError as exc:  # torch's zip writer reports a full disk or a failed write as RuntimeError
                 raise OSError(errno.EIO, f"could not write the checkpoint ({str(exc)[:200]})") from exc
 
+        if not self.dist.is_main:
+            return self.ckpt_dir / name
         return atomic_write(self.ckpt_dir / name, write)
 
     def _save_latest(self, stage: str, done: int) -> None:

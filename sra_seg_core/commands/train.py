@@ -113,13 +113,28 @@ def _check_outputs(args: argparse.Namespace, config, run_dir: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sra_seg_core import distributed
+    from sra_seg_core.inference import resolve_device
+
+    config = resolve_config(args)
+    # Under torchrun: join the job; rank 0 names the run folder and alone reports (see sra_seg_core/distributed.py).
+    dist = distributed.init_from_env(resolve_device(config.train.device))
+    try:
+        return _run(args, config, dist)
+    finally:
+        distributed.shutdown()
+
+
+def _run(args: argparse.Namespace, config, dist) -> int:
     from sra_seg_core.events import JsonLinesSink, fan_out, format_event
     from sra_seg_core.trainer import Trainer
 
-    config = resolve_config(args)
     run_dir = Path(args.resume or args.out or Path("runs") / f"{config.train.method}-{time.strftime('%Y%m%d-%H%M%S')}")
-    run_dir = run_dir.expanduser().resolve()
-    _check_outputs(args, config, run_dir)
+    run_dir = dist.broadcast(run_dir.expanduser().resolve())
+    _check_outputs(args, config, run_dir)  # every rank sees the same files: none has written yet
+    dist.barrier()
+    if not dist.is_main:
+        args.events, args.quiet = None, True
     sink = JsonLinesSink(args.events) if args.events else None
     human = None
     if not args.quiet:
