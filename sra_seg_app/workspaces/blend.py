@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from fractions import Fraction
@@ -19,7 +18,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QObject, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QPainter, QPixmap, QValidator
 from PySide6.QtWidgets import (
     QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QProgressBar,
@@ -31,6 +30,7 @@ from sra_seg_core.errors import SraSegError
 from sra_seg_core.project import SliceStatus
 from sra_seg_core.project.status import is_labelled, labelled_slices
 from sra_seg_app._pyqtgraph import pg
+from sra_seg_app.model.worker import Worker
 from sra_seg_app.widgets.canvas import label_lut, outline
 from sra_seg_app.theme import icon
 
@@ -166,23 +166,12 @@ def soft_label_rgb(y: np.ndarray, palette: np.ndarray, unknown: np.ndarray | Non
 
 
 # --- widgets ---------------------------------------------------------------------------------------------------------
-class _EngineLoader(QObject):
-    """Imports torch and the blend engine in a thread: the window stays responsive for the seconds it takes."""
-
-    loaded = Signal(float, str)       # seconds, error ("" when it worked)
-
-    def start(self) -> None:
-        threading.Thread(target=self._run, name="blend-engine-import", daemon=True).start()
-
-    def _run(self) -> None:
-        started = time.perf_counter()
-        try:
-            for name in ENGINE_MODULES:
-                __import__(name)
-        except Exception as exc:  # a broken torch install must become a message, not a dead thread
-            self.loaded.emit(time.perf_counter() - started, f"{type(exc).__name__}: {exc}")
-            return
-        self.loaded.emit(time.perf_counter() - started, "")
+def _import_engine(_worker) -> float:
+    """Import torch and the blend engine; the seconds it took."""
+    started = time.perf_counter()
+    for name in ENGINE_MODULES:
+        __import__(name)
+    return time.perf_counter() - started
 
 
 class OddSpinBox(QSpinBox):
@@ -277,7 +266,7 @@ class BlendWorkspace(QWidget):
         self.first_view_seconds: float | None = None  # the first activation: from the switch to the first preview
         self._activated_at = 0.0
         self.update_ms: float | None = None          # the last recompute: controls to images handed to the views
-        self._loader: _EngineLoader | None = None
+        self._loader: Worker | None = None
         self._volumes: dict[str, np.ndarray] = {}    # case -> min-max normalised volume, the two shown cases only
         self._prepared: dict[str, PreparedSlice] = {}   # "real" / "synthetic" -> the prepared slice
         self._inputs: BlendInputs | None = None
@@ -584,10 +573,13 @@ class BlendWorkspace(QWidget):
         if all(name in sys.modules for name in ENGINE_MODULES):
             self._engine_loaded(0.0, "")
             return
-        self._loader = _EngineLoader()   # no parent: it must outlive this widget if the window closes first
-        self._loader.loaded.connect(self._engine_loaded)
+        # no parent: launch keeps it until it ends, even if the window closes first
+        self._loader = Worker(_import_engine)
+        self._loader.done.connect(lambda seconds: self._engine_loaded(seconds, ""))
+        # a broken torch install must become a message, not a dead thread
+        self._loader.failed.connect(lambda exc: self._engine_loaded(0.0, f"{type(exc).__name__}: {exc}"))
         self.setCursor(Qt.CursorShape.BusyCursor)
-        self._loader.start()
+        self._loader.launch()
 
     def _engine_loaded(self, seconds: float, error: str) -> None:
         self.unsetCursor()
