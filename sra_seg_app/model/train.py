@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from sra_seg_core.events import Event, read_events
 from sra_seg_core import runs
 from sra_seg_app.model import run_folder as rf
+from sra_seg_app.model.jobs import JobState, next_state
 
 POLL_MS = 250
 _EVENT_START = '{"event"'   # Event.to_json writes the kind first
@@ -167,10 +168,15 @@ class RunProgress:
 
 class RunMonitor(QObject):
     """Follows one run folder. ``attach`` reads what is there; while the run's process lives, a timer polls the files
-    every :data:`POLL_MS`. ``ended`` fires once, with the final status (finished, stopped, failed or runs.DIED)."""
+    every :data:`POLL_MS`. ``ended`` fires once, with the final status (finished, stopped, failed or runs.DIED).
+
+    The followed process has the life cycle of every job, :class:`~sra_seg_app.model.jobs.JobState`: running while
+    watched, cancelling once a stop was asked for, then finished (it finished or stopped) or failed (failed or died).
+    """
 
     updated = Signal(list, list)      # new events, new train.log lines
     ended = Signal(str)
+    stateChanged = Signal(str)        # a JobState value
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -185,6 +191,13 @@ class RunMonitor(QObject):
         self._log: FileTail | None = None
         self._timer = QTimer(self, interval=POLL_MS)
         self._timer.timeout.connect(self.poll)
+        self.state = JobState.IDLE
+
+    def _move(self, what: str, code: int | None = None) -> None:
+        state = next_state(self.state, what, code=code)
+        if state != self.state:
+            self.state = state
+            self.stateChanged.emit(state.value)
 
     @property
     def live(self) -> bool:
@@ -207,12 +220,15 @@ class RunMonitor(QObject):
         self._events = FileTail(self.run_dir / runs.EVENTS_FILE)
         self._log = FileTail(self.run_dir / runs.LOG_FILE)
         running = meta.status == runs.RUNNING
+        self.state = JobState.IDLE
         if process is not None:   # started (or resumed) just now: whatever end the file holds is an earlier one
             self.progress.since = time.time()
             self._timer.start()
+            self._move("start")
         elif running and self.alive():
             self.progress.since = meta.resumed or meta.created or 0.0
             self._timer.start()
+            self._move("start")
         self.poll()
         if not self.live and self.progress.status is None:   # a past run that did not end with an event
             cli_error = runs.last_error_line(runs.log_tail(self.run_dir, 40))
@@ -237,12 +253,14 @@ class RunMonitor(QObject):
         pid = self.process.pid if self.process is not None else self.pid
         if self.live and pid:
             self.stop_requested = True
+            self._move("cancel")
             rf.request_stop(pid)
 
     def kill(self) -> None:
         pid = self.process.pid if self.process is not None else self.pid
         if self.live and pid:
             self.stop_requested = True
+            self._move("cancel")
             rf.kill(pid)
 
     def poll(self) -> None:
@@ -259,6 +277,7 @@ class RunMonitor(QObject):
             self.updated.emit(events, lines)
         if self.live and self.progress.status is not None:
             self._timer.stop()
+            self._move("exit", 0 if self.progress.status in ("finished", "stopped") else 1)
             self.ended.emit(self.progress.status)
 
     def _read(self) -> tuple[list[Event], list[str]]:
