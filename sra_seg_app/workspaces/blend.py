@@ -113,6 +113,20 @@ def _swatch(color: QColor, size: int = 14) -> QPixmap:
     return pix
 
 
+def _slice_picker(title: str, case_tip: str, slice_tip: str) -> tuple[QGroupBox, QComboBox, QSpinBox, QLabel]:
+    """A box choosing one side's case and slice, with a note under them."""
+    box = QGroupBox(title)
+    form = QFormLayout(box)
+    case = QComboBox(toolTip=case_tip)
+    z = QSpinBox(minimum=1, maximum=1, toolTip=slice_tip)
+    note = QLabel(objectName="muted")
+    note.setWordWrap(True)
+    form.addRow("Case", case)
+    form.addRow("Slice", z)
+    form.addRow(note)
+    return box, case, z, note
+
+
 class BlendWorkspace(QWidget):
     """Pick a labelled real slice and a synthetic slice, tune the soft mask, and see both mixes and their targets."""
 
@@ -234,25 +248,11 @@ class BlendWorkspace(QWidget):
         column = QVBoxLayout(holder)
         column.setContentsMargins(0, 0, 8, 0)
 
-        real = QGroupBox("Labelled real slice  (R, Y)")
-        form = QFormLayout(real)
-        self.real_case = QComboBox(toolTip="Real cases with an approved label")
-        self.real_slice = QSpinBox(minimum=1, maximum=1, toolTip="Slice (training uses the slices marked done)")
-        self.real_note = QLabel(objectName="muted")
-        self.real_note.setWordWrap(True)
-        form.addRow("Case", self.real_case)
-        form.addRow("Slice", self.real_slice)
-        form.addRow(self.real_note)
-
-        syn = QGroupBox("Synthetic slice  (S, P)")
-        form = QFormLayout(syn)
-        self.syn_case = QComboBox(toolTip="Synthetic cases: the unlabelled stream of stage 2")
-        self.syn_slice = QSpinBox(minimum=1, maximum=1)
-        self.syn_note = QLabel(objectName="muted")
-        self.syn_note.setWordWrap(True)
-        form.addRow("Case", self.syn_case)
-        form.addRow("Slice", self.syn_slice)
-        form.addRow(self.syn_note)
+        real, self.real_case, self.real_slice, self.real_note = _slice_picker(
+            "Labelled real slice  (R, Y)", "Real cases with an approved label",
+            "Slice (training uses the slices marked done)")
+        syn, self.syn_case, self.syn_slice, self.syn_note = _slice_picker(
+            "Synthetic slice  (S, P)", "Synthetic cases: the unlabelled stream of stage 2", "")
 
         mask = QGroupBox("Soft mask  α")
         form = QFormLayout(mask)
