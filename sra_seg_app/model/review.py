@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+import numpy as np
+
 from sra_seg_core.metrics import ClassMetrics
 from sra_seg_core.project.status import is_labelled
 from sra_seg_core.review import PredictOptions
@@ -46,6 +48,26 @@ def predict_args(project_path: Path, output: Path, scope: str, cases: list[str],
     which = ["--role", scope] if scope in ("real", "synthetic") else ["--cases", *cases]
     return ["project", "predict", str(project_path), "--output", str(output), "--events", "-", *which,
             *options.cli_args()]
+
+
+def replaced_slices(labels: np.ndarray, prediction: np.ndarray, slices) -> list[int]:
+    """The slices (0-based) among ``slices`` whose approved labels accepting would replace: labelled, and not
+    already equal to the prediction. labels, prediction: (Z, Y, X) class maps."""
+    return [z for z in slices if labels[z].any() and not np.array_equal(labels[z], prediction[z])]
+
+
+def accept_refusal(session) -> str:
+    """Why the current case's prediction cannot be accepted ("" when it can; nothing to say without a case)."""
+    if session.read_only:
+        return "This project is open read-only: predictions cannot be accepted."
+    if session.prediction() is None:
+        return f"{session.case_id} has no prediction yet: run the model on it first."
+    return ""
+
+
+def accepted_message(case_id: str, slices: list[int] | None) -> str:
+    what = f"slice {slices[0] + 1}" if slices is not None and len(slices) == 1 else "every slice"
+    return f"Accepted the prediction of {case_id}, {what}: now approved labels, marked done."
 
 
 @dataclass

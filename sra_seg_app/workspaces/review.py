@@ -711,7 +711,7 @@ class ReviewWorkspace(QWidget):
             return False    # the session said why; the strokes wait safely in the journal
         chosen = range(s.image.shape[0]) if slices is None else slices
         labels, prediction = s.labels(case_id), s.prediction(case_id)
-        replaced = [z for z in chosen if labels[z].any() and not np.array_equal(labels[z], prediction[z])]
+        replaced = model.replaced_slices(labels, prediction, chosen)
         if replaced and not self._confirm_replace(case_id, replaced):
             return False
         try:
@@ -720,8 +720,7 @@ class ReviewWorkspace(QWidget):
             QMessageBox.warning(self, "Could not accept the prediction", str(exc))
             return False
         s.reload_case(case_id)
-        what = f"slice {slices[0] + 1}" if slices is not None and len(slices) == 1 else "every slice"
-        s.message.emit(f"Accepted the prediction of {case_id}, {what}: now approved labels, marked done.")
+        s.message.emit(model.accepted_message(case_id, slices))
         self._slice_changed(s.z)
         return True
 
@@ -729,13 +728,10 @@ class ReviewWorkspace(QWidget):
         s = self.session
         if s.project is None or not s.case_id:
             return False
-        if s.read_only:
-            s.message.emit("This project is open read-only: predictions cannot be accepted.")
-            return False
-        if s.prediction() is None:
-            s.message.emit(f"{s.case_id} has no prediction yet: run the model on it first.")
-            return False
-        return True
+        refusal = model.accept_refusal(s)
+        if refusal:
+            s.message.emit(refusal)
+        return not refusal
 
     def _confirm_replace(self, case_id: str, slices: list[int]) -> bool:
         listed = ", ".join(str(z + 1) for z in slices[:12]) + (" …" if len(slices) > 12 else "")

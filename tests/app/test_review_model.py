@@ -56,3 +56,15 @@ def test_a_run_sums_up_what_it_kept_and_why_it_failed():
     assert run.status_text(-1) == "Cancelled: 1 of 3 case(s) predicted and kept." and run.error_text(-1, "", []) == ""
     run.problems = [f"p{k}" for k in range(10)]
     assert run.error_text(0, "", []).endswith("… and 2 more")
+
+
+def test_accepting_replaces_only_labelled_slices_that_differ_from_the_prediction():
+    import numpy as np
+
+    labels = np.zeros((3, 2, 2), np.uint8)
+    prediction = np.ones((3, 2, 2), np.uint8)
+    labels[1] = 1            # already the prediction
+    labels[2, 0, 0] = 2      # differs
+    assert model.replaced_slices(labels, prediction, range(3)) == [2]
+    assert model.accepted_message("c", [0]).startswith("Accepted the prediction of c, slice 1")
+    assert "every slice" in model.accepted_message("c", None)
