@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sra_seg_core import runs
 from sra_seg_core.metrics import ClassMetrics
 from sra_seg_core.project.status import is_labelled
 from sra_seg_core.review import PredictOptions
@@ -41,6 +42,17 @@ def scope_cases(project, key: str, selected: list[str]) -> list[str]:
     if key in ("real", "synthetic"):
         return [c.id for c in project.cases if c.role == key]
     return list(selected)
+
+
+def model_choices(project) -> list[tuple[str, str, str]]:
+    """(text, best.pt path, tooltip) of each run that offers a best checkpoint, newest first: the models offered."""
+    choices = []
+    for run in runs.list_runs(project.runs_dir, offering="best") if project is not None else []:
+        dice = f"Dice {run.best_dice:.3f}" if run.best_dice is not None else "no validation Dice"
+        state = "" if run.status == runs.FINISHED else f" · {run.status}"
+        best = str(run.offers["best"])
+        choices.append((f"{run.name}  ·  {dice}{state}", best, f"{best}\nmethod: {run.method}"))
+    return choices
 
 
 def predict_args(project_path: Path, output: Path, scope: str, cases: list[str], options: PredictOptions) -> list[str]:

@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
 from sra_seg_core.errors import SraSegError
 from sra_seg_core.annotation import make_edit
 from sra_seg_core.project import SliceStatus
-from sra_seg_core import runs
 from sra_seg_core.review import PredictOptions, import_prediction, review_reports
 from sra_seg_app.widgets.canvas import SliceCanvas, label_lut, outline
 from sra_seg_app.model import review as model
@@ -394,14 +393,9 @@ class ReviewWorkspace(QWidget):
         browsed = [self.checkpoint.itemData(i) for i in range(self.checkpoint.count())
                    if self.checkpoint.itemData(i, BROWSED_ROLE)]
         self.checkpoint.clear()
-        project = self.session.project
-        models = runs.list_runs(project.runs_dir, offering="best") if project is not None else []
-        for run in models:
-            dice = f"Dice {run.best_dice:.3f}" if run.best_dice is not None else "no validation Dice"
-            state = "" if run.status == runs.FINISHED else f" · {run.status}"
-            self.checkpoint.addItem(icon("fa5s.brain"), f"{run.name}  ·  {dice}{state}", str(run.offers["best"]))
-            self.checkpoint.setItemData(self.checkpoint.count() - 1,
-                                        f"{run.offers['best']}\nmethod: {run.method}", Qt.ItemDataRole.ToolTipRole)
+        for text, path, tip in model.model_choices(self.session.project):
+            self.checkpoint.addItem(icon("fa5s.brain"), text, path)
+            self.checkpoint.setItemData(self.checkpoint.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         for path in browsed:
             self._add_browsed(Path(path))
         if self.checkpoint.count() == 0:

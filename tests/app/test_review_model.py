@@ -68,3 +68,7 @@ def test_accepting_replaces_only_labelled_slices_that_differ_from_the_prediction
     assert model.replaced_slices(labels, prediction, range(3)) == [2]
     assert model.accepted_message("c", [0]).startswith("Accepted the prediction of c, slice 1")
     assert "every slice" in model.accepted_message("c", None)
+
+
+def test_no_model_is_offered_before_a_run_saved_a_best_checkpoint(session):
+    assert model.model_choices(session.project) == [] and model.model_choices(None) == []
