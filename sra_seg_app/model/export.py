@@ -28,7 +28,7 @@ FORMATS = {  # key (an ExportOptions field): (button, tooltip, files it writes)
                      "overlays/<case>/<case>_z###.png"),
     "metrics_csv": ("Metrics", "Dice, Jaccard, HD95 and ASD against reference labels", "metrics.csv"),
     "dicom_seg": ("DICOM-SEG", "DICOM-SEG (DICOM-sourced cases): a segmentation object referencing the source "
-                  "series; other cases are skipped for this format", "dicom_seg/<case>.dcm"),
+                  "series; other cases are skipped for this format", "dicom-seg/<case>.dcm"),
 }
 DEFAULT_FORMATS = {"nifti": True, "png_masks": False, "png_overlays": True, "metrics_csv": True, "dicom_seg": False}
 DEFAULT_OPACITY = 0.45
