@@ -16,11 +16,16 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from sra_seg_core.config import RunConfig, preset, save_config_file
 from sra_seg_core.events import Event, read_events
 from sra_seg_core import runs
 from sra_seg_app.model import run_folder as rf
+from sra_seg_app.model.jobs import JobState, next_state
 
 POLL_MS = 250
+STAGE_NAMES = {"pretrain": "pre-training", "selftrain": "self-training"}
+WEIGHTS_ADVICE = ("In the form: choose a DINOv2 weights file under Similarity alignment, or tick “Allow an untrained "
+                  "encoder” (tests and demos only).")
 _EVENT_START = '{"event"'   # Event.to_json writes the kind first
 
 
@@ -167,10 +172,15 @@ class RunProgress:
 
 class RunMonitor(QObject):
     """Follows one run folder. ``attach`` reads what is there; while the run's process lives, a timer polls the files
-    every :data:`POLL_MS`. ``ended`` fires once, with the final status (finished, stopped, failed or runs.DIED)."""
+    every :data:`POLL_MS`. ``ended`` fires once, with the final status (finished, stopped, failed or runs.DIED).
+
+    The followed process has the life cycle of every job, :class:`~sra_seg_app.model.jobs.JobState`: running while
+    watched, cancelling once a stop was asked for, then finished (it finished or stopped) or failed (failed or died).
+    """
 
     updated = Signal(list, list)      # new events, new train.log lines
     ended = Signal(str)
+    stateChanged = Signal(str)        # a JobState value
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -185,6 +195,13 @@ class RunMonitor(QObject):
         self._log: FileTail | None = None
         self._timer = QTimer(self, interval=POLL_MS)
         self._timer.timeout.connect(self.poll)
+        self.state = JobState.IDLE
+
+    def _move(self, what: str, code: int | None = None) -> None:
+        state = next_state(self.state, what, code=code)
+        if state != self.state:
+            self.state = state
+            self.stateChanged.emit(state.value)
 
     @property
     def live(self) -> bool:
@@ -207,12 +224,15 @@ class RunMonitor(QObject):
         self._events = FileTail(self.run_dir / runs.EVENTS_FILE)
         self._log = FileTail(self.run_dir / runs.LOG_FILE)
         running = meta.status == runs.RUNNING
+        self.state = JobState.IDLE
         if process is not None:   # started (or resumed) just now: whatever end the file holds is an earlier one
             self.progress.since = time.time()
             self._timer.start()
+            self._move("start")
         elif running and self.alive():
             self.progress.since = meta.resumed or meta.created or 0.0
             self._timer.start()
+            self._move("start")
         self.poll()
         if not self.live and self.progress.status is None:   # a past run that did not end with an event
             cli_error = runs.last_error_line(runs.log_tail(self.run_dir, 40))
@@ -237,12 +257,14 @@ class RunMonitor(QObject):
         pid = self.process.pid if self.process is not None else self.pid
         if self.live and pid:
             self.stop_requested = True
+            self._move("cancel")
             rf.request_stop(pid)
 
     def kill(self) -> None:
         pid = self.process.pid if self.process is not None else self.pid
         if self.live and pid:
             self.stop_requested = True
+            self._move("cancel")
             rf.kill(pid)
 
     def poll(self) -> None:
@@ -259,6 +281,7 @@ class RunMonitor(QObject):
             self.updated.emit(events, lines)
         if self.live and self.progress.status is not None:
             self._timer.stop()
+            self._move("exit", 0 if self.progress.status in ("finished", "stopped") else 1)
             self.ended.emit(self.progress.status)
 
     def _read(self) -> tuple[list[Event], list[str]]:
@@ -268,3 +291,126 @@ class RunMonitor(QObject):
         if self.first_point_s is None and self.started_at is not None and self.progress.losses.x:
             self.first_point_s = time.monotonic() - self.started_at
         return events, self._log.read_lines()
+
+
+# --- the Train workspace's rules -----------------------------------------------------------------------------------
+def failure_message(progress: RunProgress, log_lines: list[str], run_dir: Path) -> str:
+    """What went wrong and what to do, from the run's error event or, failing that, the tail of its train.log."""
+    cli_error = runs.last_error_line(log_lines)
+    if progress.status == "failed":
+        text = f"Training failed: {progress.error}"
+        if cli_error and cli_error not in progress.error:
+            text += f"\n{cli_error}"
+    elif cli_error:
+        text = f"Training failed: {cli_error}"
+    else:
+        text = "The training process ended without finishing: it crashed, was killed, or ran out of memory."
+        if log_lines:
+            text += "\nLast lines of train.log:\n" + "\n".join(log_lines[-6:])
+    everything = "\n".join([progress.error, *log_lines])
+    for advice in (rf.advice_for(everything), WEIGHTS_ADVICE if "--dinov2-weights" in everything else ""):
+        if advice:
+            text += f"\n{advice}"
+    return f"{text}\nFull log: {run_dir / runs.LOG_FILE}"
+
+
+def duration_text(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h} h {m:02d} min" if h else f"{m} min {s:02d} s" if m else f"{s} s"
+
+
+def initial_config(project, listed: list[runs.Run]) -> RunConfig:
+    """The form's settings on opening a project: the latest run's, else the demo preset for the demo project, else
+    the paper's defaults; always on this project's data."""
+    for run in listed:
+        config = runs.read_config(run.path)
+        if config is not None:
+            break
+    else:
+        config = RunConfig()
+        if "demo" in project.settings:
+            # The demo must train out of the box on an offline machine: the untrained encoder is allowed,
+            # and the form's amber status line and the run's banner say what that means.
+            config = preset("demo")
+            config.alignment.allow_untrained = True
+    config.data.root = str(project.path)
+    return config
+
+
+def can_start(project) -> bool:
+    return project is not None and not project.read_only
+
+
+def can_resume(project, run: runs.Run | None, monitor: RunMonitor) -> bool:
+    """Whether Resume is offered for the selected run: it has a checkpoint, nothing trains, the project is writable."""
+    return run is not None and not monitor.live and can_start(project) and run.resumable
+
+
+def launch_training(project, config: RunConfig) -> tuple[Path, subprocess.Popen]:
+    """A new run folder with the resolved config, and ``sra-seg train`` started detached on it. The caller saves the
+    labels first: the trainer reads the label files. Raises SraSegError or OSError."""
+    run_dir = project.new_run_dir(prefix=config.train.method)
+    config_path = save_config_file(config, run_dir / runs.CONFIG_FILE)
+    process = rf.launch(["train", "--data", str(project.path), "--out", str(run_dir), "--config", str(config_path),
+                         "--quiet"], run_dir, project.path)
+    return run_dir, process
+
+
+def launch_resume(project, run_dir: Path, pretrain: int, selftrain: int) -> tuple[RunConfig, subprocess.Popen]:
+    """Continue a run with (possibly longer) stage lengths; the engine writes the run's config. Raises SraSegError
+    or OSError."""
+    config = runs.resume_config(run_dir, pretrain_iters=pretrain, selftrain_iters=selftrain)
+    return config, rf.launch([*runs.resume_args(run_dir, config), "--quiet"], run_dir, project.path)
+
+
+def latest_checkpoint(run_dir: Path, config: RunConfig) -> tuple[str, int] | None:
+    """(stage, iteration) of the run's last latest.pt, from its events."""
+    history = RunProgress.for_config(config)
+    for event in parse_event_lines(FileTail(Path(run_dir) / runs.EVENTS_FILE).read_lines()):
+        history.add(event)
+    return history.latest_checkpoint
+
+
+def run_row_status(run: runs.Run, monitor: RunMonitor) -> tuple[str, str]:
+    """(status, best Dice) of a run as the runs table shows it; the followed run's figures come live from its events,
+    so the table and the header agree."""
+    status, best = run.status, run.best_dice
+    if monitor.live and run.path == monitor.run_dir:
+        status = "stopping" if monitor.stop_requested else "running"
+    if run.path == monitor.run_dir and monitor.progress.best_dice is not None:
+        best = monitor.progress.best_dice
+    return status, dice_text(best)
+
+
+def title_state(monitor: RunMonitor) -> str:
+    """The state after the run's name in the header: running / stopping… while followed, else how it ended."""
+    if monitor.live:
+        return "stopping…" if monitor.stop_requested else "running"
+    return monitor.progress.status or ""
+
+
+def stage_text(monitor: RunMonitor) -> str:
+    """The line under the header: where the run is, or how it ended and what to do next."""
+    p = monitor.progress
+    if p.status == "finished":
+        return (f"Finished: best validation Dice {dice_text(p.best_dice)}. Run the model on cases in the Review "
+                "workspace.")
+    if p.status == "stopped":
+        if p.latest_checkpoint:
+            stage, iteration = p.latest_checkpoint
+            return (f"Stopped. The latest checkpoint ({STAGE_NAMES.get(stage, stage)}, iteration {iteration}) "
+                    "is saved: Resume continues from it.")
+        return "Stopped before the first checkpoint: start a new run."
+    if p.status in ("failed", runs.DIED):
+        return "Training did not finish (see the message below)."
+    if not p.stage:
+        waited = (f" ({time.monotonic() - monitor.started_at:.0f} s)" if monitor.live and monitor.started_at else "")
+        return (f"Preparing: {p.stage_message}…{waited}" if p.stage_message else
+                f"Starting the training process (loading PyTorch)…{waited}")
+    stages = len(p.totals) or 1
+    where = f"Stage {p.stage_number} of {stages}" if stages > 1 else "Supervised"
+    total = p.totals.get(p.stage)
+    count = f"iteration {p.iteration:,} / {total:,}" if total else f"iteration {p.iteration:,}"
+    return f"{where} · {p.stage_message or STAGE_NAMES.get(p.stage, p.stage)} · {count}"

@@ -2,7 +2,9 @@
 
 ``fn(worker)`` runs off the GUI thread; it may call ``worker.report(value)`` and check ``worker.cancelled``. When it
 ends, exactly one of ``done(result)`` or ``failed(exception)`` is emitted, on the thread that owns the worker (the GUI
-thread), so handlers may touch widgets. :func:`run_blocking` is the synchronous form: the caller waits for the result
+thread), so handlers may touch widgets. :meth:`Worker.launch` starts one that nothing else keeps: it stays referenced
+until it ends, and is cancelled and awaited when the application quits (a QThread deleted while it runs aborts the
+program). :func:`run_blocking` is the synchronous form: the caller waits for the result
 while the event loop keeps running without user input (timers tick, windows repaint).
 """
 
@@ -15,6 +17,8 @@ from PySide6.QtCore import QCoreApplication, QEventLoop, QThread, Signal
 
 
 class Worker(QThread):
+    _live: set[Worker] = set()   # launched workers, until they end
+
     progress = Signal(object)
     done = Signal(object)
     failed = Signal(object)       # the exception fn raised
@@ -38,6 +42,29 @@ class Worker(QThread):
             self.failed.emit(self.error)
         else:
             self.done.emit(self.result)
+
+    def launch(self) -> Worker:
+        """Start, kept alive until finished; every launched worker is cancelled and awaited when the application
+        quits. Returns self."""
+        app = QCoreApplication.instance()
+        if app is not None and not app.property("sra_seg_worker_stop"):
+            app.aboutToQuit.connect(Worker.stop_all)
+            app.setProperty("sra_seg_worker_stop", True)
+        Worker._live.add(self)
+        self.finished.connect(lambda: Worker._live.discard(self))
+        self.start()
+        return self
+
+    @staticmethod
+    def stop_all() -> None:
+        for worker in list(Worker._live):
+            worker.cancel()
+            worker.wait()
+
+    def stop(self) -> None:
+        """Cancel and wait for ``fn`` to return (it checks :attr:`cancelled` between steps)."""
+        self.cancel()
+        self.wait()
 
     def report(self, value) -> None:
         self.progress.emit(value)

@@ -1,17 +1,17 @@
 """The "Import images…" dialog: choose files, role and storage, import in a worker thread, then review the result.
 
-The import reads every file in full to validate it, so it runs in a :class:`QThread` calling the project's own
-``import_folder`` / ``import_files`` (the project lock belongs to this process, so not a child process). Every file
+The import reads every file in full to validate it, so it runs in the app's :class:`~sra_seg_app.model.worker.Worker`
+(see :func:`sra_seg_app.model.importing.import_sources`; the project lock belongs to this process, so not a child
+process). Every file
 that was not imported is listed with its reason; the imported images appear as thumbnails, where any can be removed
 again. The dialog emits ``session.casesChanged`` whenever it changed the project.
 """
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
-from PySide6.QtCore import QThread, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QAbstractItemView, QComboBox, QDialog, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
     QLineEdit, QMessageBox, QProgressBar, QPushButton, QStackedWidget, QTableWidget, QTableWidgetItem, QVBoxLayout,
@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (
 
 from sra_seg_core.errors import SraSegError
 from sra_seg_core.project import ImportReport
+from sra_seg_app.model.importing import import_sources
+from sra_seg_app.model.worker import Worker
 from sra_seg_app.theme import icon
 from sra_seg_app.widgets.thumbnails import ThumbnailGrid
 
@@ -43,53 +45,6 @@ def _choices(items: tuple[tuple[str, str], ...], current: str) -> QComboBox:
     return combo
 
 
-class _Cancelled(Exception):
-    """Raised from the progress callback to stop an import between two files."""
-
-
-class ImportWorker(QThread):
-    """Runs one import off the GUI thread. ``done`` carries the :class:`ImportReport` (with what was done before a
-    cancel), ``failed`` a message when the import could not start (e.g. the folder vanished)."""
-
-    progress = Signal(int, int, str)     # files done, files in all, the file just done
-    done = Signal(object, bool)          # ImportReport, cancelled
-    failed = Signal(str)
-
-    def __init__(self, project, sources: list[Path], options: dict, parent=None):
-        super().__init__(parent)
-        self.project, self.sources, self.options = project, sources, options
-        self._cancel = threading.Event()
-        self.seen: list[Path] = []
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    def _progress(self, done: int, total: int, path: Path) -> None:
-        self.seen.append(Path(path))
-        self.progress.emit(done, total, str(path))
-        if self._cancel.is_set() and done < total:
-            raise _Cancelled
-
-    def run(self) -> None:
-        before = {c.id for c in self.project.cases}
-        try:
-            if len(self.sources) == 1 and self.sources[0].is_dir():
-                report = self.project.import_folder(self.sources[0], on_progress=self._progress, **self.options)
-            else:
-                report = self.project.import_files(self.sources, on_progress=self._progress, **self.options)
-        except _Cancelled:
-            # The store saved what it imported before the cancel but kept its report: rebuild it from the project.
-            report = ImportReport(imported=[c for c in self.project.cases if c.id not in before])
-            imported = {Path(c.source) for c in report.imported}
-            report.skipped = [(p, "not imported: the import was cancelled before this file's problem was recorded; "
-                                  "import it again to see why") for p in self.seen if p.absolute() not in imported]
-            self.done.emit(report, True)
-        except (SraSegError, OSError) as exc:
-            self.failed.emit(str(exc))
-        else:
-            self.done.emit(report, False)
-
-
 class ImportDialog(QDialog):
     """Import images into the session's project. ``role``: "real" or "synthetic" — the preselected role (the
     "Import synthetic…" action opens it with "synthetic")."""
@@ -100,7 +55,7 @@ class ImportDialog(QDialog):
         super().__init__(parent)
         self.session = session
         self.sources: list[Path] = []
-        self.worker: ImportWorker | None = None
+        self.worker: Worker | None = None
         self.report: ImportReport | None = None
         self.cancelled = False
         self.removed_count = 0
@@ -260,9 +215,12 @@ class ImportDialog(QDialog):
             return
         self.pages.setCurrentIndex(1)
         self.running_title.setText(f"Importing {self.role} images…")
-        self.worker = ImportWorker(self.session.project, self.sources, self.options(), self)
-        self.worker.progress.connect(self._progress)
-        self.worker.done.connect(self._done)
+        project, sources, options = self.session.project, list(self.sources), self.options()
+        self.worker = Worker(lambda worker: import_sources(
+            project, sources, options, on_progress=lambda *done: worker.report(done),
+            cancelled=lambda: worker.cancelled), self)
+        self.worker.progress.connect(lambda done: self._progress(*done))
+        self.worker.done.connect(lambda result: self._done(*result))
         self.worker.failed.connect(self._failed)
         self.worker.start()
 
@@ -279,8 +237,9 @@ class ImportDialog(QDialog):
         if self.cancel_button.isEnabled():
             self.current_label.setText(f"Checked {Path(path).name}")
 
-    def _failed(self, message: str) -> None:
+    def _failed(self, exc: BaseException) -> None:
         self.worker = None
+        message = str(exc) if isinstance(exc, (SraSegError, OSError)) else f"{type(exc).__name__}: {exc}"
         self.result_title.setText("Import failed")
         self.summary_label.setText("Nothing was imported.")
         self.error_label.setText(f"{message}\n\nCheck that the folder or files still exist and can be read, then "
@@ -400,7 +359,6 @@ class ImportDialog(QDialog):
     def done(self, result: int) -> None:
         """Closing while importing cancels the import and waits for it (the project must not be left mid-write)."""
         if self.worker is not None:
-            self.worker.cancel()
-            self.worker.wait()
+            self.worker.stop()
         self.grid.stop()
         super().done(result)

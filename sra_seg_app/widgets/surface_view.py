@@ -14,14 +14,13 @@ and the smoothing release the GIL: the window keeps repainting), and only the ne
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QVector3D
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from sra_seg_core.surface import label_meshes
+from sra_seg_app.model.worker import Worker
 
 DEBOUNCE_MS = 300
 
@@ -48,12 +47,6 @@ def opengl_problem() -> str | None:
     return None if ok else "an OpenGL context exists but cannot be used"
 
 
-class _Results(QObject):
-    """Carries meshes from the worker thread to the GUI thread (a queued signal)."""
-
-    ready = Signal(int, object)  # generation, {value: Mesh}
-
-
 class SurfaceView(QWidget):
     """Per-class label surfaces in world mm. ``set_labels`` to show a label map; ``set_class_visible`` per class."""
 
@@ -66,8 +59,6 @@ class SurfaceView(QWidget):
         self.items: dict[int, object] = {}
         self._pending: tuple[np.ndarray, np.ndarray] | None = None
         self._generation = 0  # of the newest requested build; older results are dropped
-        self._results = _Results(self)
-        self._results.ready.connect(self._show)
         self.timer = QTimer(self)
         self.timer.setSingleShot(True)
         self.timer.setInterval(debounce_ms)
@@ -121,14 +112,13 @@ class SurfaceView(QWidget):
             self._show(generation, build())
             return
 
-        def work() -> None:
-            meshes = build()
-            try:
-                self._results.ready.emit(generation, meshes)
-            except RuntimeError:  # the view was closed while the meshes were built
-                pass
+        # parentless and launched: it outlives a view closed mid-build; the bound slot is dropped with the view
+        worker = Worker(lambda _worker: (generation, build()))
+        worker.done.connect(self._built)
+        worker.launch()
 
-        threading.Thread(target=work, name="surface-meshes", daemon=True).start()
+    def _built(self, result: tuple[int, dict]) -> None:
+        self._show(*result)
 
     def _show(self, generation: int, meshes: dict) -> None:
         if generation != self._generation or self.gl is None:

@@ -6,10 +6,8 @@ Used by the import dialog for what was just imported, and on its own to browse t
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QSize, Qt, QThread, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView, QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem, QMessageBox, QPushButton,
@@ -18,6 +16,7 @@ from PySide6.QtWidgets import (
 
 from sra_seg_core import io
 from sra_seg_core.errors import SraSegError
+from sra_seg_app.model.worker import Worker
 from sra_seg_app.theme import MUTED, icon
 
 THUMB_SIZE = 112
@@ -55,52 +54,17 @@ def thumbnail_image(volume: np.ndarray, size: int = THUMB_SIZE) -> QImage:
     return square
 
 
-class ThumbnailWorker(QThread):
-    """Reads each case's image and makes its thumbnail, off the GUI thread; :meth:`stop` ends it between images.
-
-    Workers have no Qt parent and stay referenced until they finish (see :meth:`launch`): a QThread deleted while it
-    runs aborts the program, which a grid closed mid-way (or the application quitting) must not cause.
-    """
-
-    _live: set[ThumbnailWorker] = set()
-
-    ready = Signal(str, QImage)      # case id, thumbnail
-    failed = Signal(str, str)        # case id, why no thumbnail
-
-    def __init__(self, jobs: list[tuple[str, str, int | None]], parent=None):
-        """jobs: (case id, image path, frame) each."""
-        super().__init__(parent)
-        self.jobs = jobs
-        self._stop = threading.Event()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def launch(self) -> None:
-        """Start, kept alive until finished; every worker is stopped and awaited when the application quits."""
-        app = QCoreApplication.instance()
-        if not app.property("sra_seg_thumbnail_stop"):
-            app.aboutToQuit.connect(ThumbnailWorker.stop_all)
-            app.setProperty("sra_seg_thumbnail_stop", True)
-        ThumbnailWorker._live.add(self)
-        self.finished.connect(lambda: ThumbnailWorker._live.discard(self))
-        self.start()
-
-    @staticmethod
-    def stop_all() -> None:
-        for worker in list(ThumbnailWorker._live):
-            worker.stop()
-            worker.wait()
-
-    def run(self) -> None:
-        for case_id, path, frame in self.jobs:
-            if self._stop.is_set():
-                return
-            try:
-                image = io.read_image(path, frame=frame)
-                self.ready.emit(case_id, thumbnail_image(image.array))
-            except (SraSegError, OSError) as exc:
-                self.failed.emit(case_id, str(exc))
+def make_thumbnails(jobs: list[tuple[str, str, int | None]], worker: Worker) -> None:
+    """Read each case's image and report ``(case id, QImage or None, why not)``; stops between images when the
+    worker is cancelled. jobs: (case id, image path, frame) each."""
+    for case_id, path, frame in jobs:
+        if worker.cancelled:
+            return
+        try:
+            image = io.read_image(path, frame=frame)
+            worker.report((case_id, thumbnail_image(image.array), ""))
+        except (SraSegError, OSError) as exc:
+            worker.report((case_id, None, str(exc)))
 
 
 class ThumbnailGrid(QWidget):
@@ -117,7 +81,7 @@ class ThumbnailGrid(QWidget):
         self.session = session
         self.role = role
         self._fixed = case_ids
-        self._worker: ThumbnailWorker | None = None
+        self._worker: Worker | None = None
         self.count_label = QLabel("", objectName="muted")
         self.select_all = QPushButton("Select all")
         self.remove_button = QPushButton(icon("fa5s.trash-alt"), "Remove selected…", objectName="danger")
@@ -189,9 +153,9 @@ class ThumbnailGrid(QWidget):
                 jobs.append((case.id, path, case.frame))
         self._update_count()
         if jobs:
-            self._worker = ThumbnailWorker(jobs)
-            self._worker.ready.connect(self._thumbnail_ready)
-            self._worker.failed.connect(self._thumbnail_failed)
+            # no parent: launch keeps it until it ends, so a grid closed mid-way does not delete a running thread
+            self._worker = Worker(lambda worker: make_thumbnails(jobs, worker))
+            self._worker.progress.connect(self._thumbnail_made)
             self._worker.launch()
 
     def _update_count(self) -> None:
@@ -201,6 +165,13 @@ class ThumbnailGrid(QWidget):
         kind = f"{self.role} " if self.role else ""
         self.count_label.setText(f"{len(cases)} {kind}image{'s' if len(cases) != 1 else ''} · {patients} "
                                  f"patient{'s' if patients != 1 else ''} · {sum(c.shape[0] for c in cases)} slices")
+
+    def _thumbnail_made(self, made: tuple[str, QImage | None, str]) -> None:
+        case_id, image, reason = made
+        if image is None:
+            self._thumbnail_failed(case_id, reason)
+        else:
+            self._thumbnail_ready(case_id, image)
 
     def _thumbnail_ready(self, case_id: str, image: QImage) -> None:
         item = self._items.get(case_id)
@@ -225,7 +196,6 @@ class ThumbnailGrid(QWidget):
         """End the thumbnail thread (waits for the image it is reading)."""
         if self._worker is not None:
             self._worker.stop()
-            self._worker.wait()
             self._worker = None
 
     # --- actions ------------------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The Blend workspace: what soft edge blending feeds the network, for one labelled real slice and one synthetic slice.
 
-Everything shown comes from the functions training calls: the slice preparation of :mod:`sra_seg_core.datasets`
+Everything shown comes from the functions training calls (gathered, with the workspace's rules, in
+:mod:`sra_seg_app.model.blend`): the slice preparation of :mod:`sra_seg_core.datasets`
 (per-volume min-max, resize to the training size), the teacher's pseudo-label rule (:mod:`sra_seg_core.teacher`) and
 :mod:`sra_seg_core.blend` driven by a :class:`~sra_seg_core.config.BlendConfig` built from the controls — so the
 preview is what the model gets. Those modules import torch, which the window must not load at start-up: the first
@@ -11,180 +12,30 @@ from __future__ import annotations
 
 import random
 import sys
-import threading
 import time
-from dataclasses import dataclass
-from fractions import Fraction
-from functools import lru_cache
-from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QObject, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QPainter, QPixmap, QValidator
 from PySide6.QtWidgets import (
     QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QProgressBar,
     QPushButton, QScrollArea, QSizePolicy, QSlider, QSpinBox, QStackedWidget, QToolButton, QVBoxLayout, QWidget,
 )
 
-from sra_seg_core.config import BlendConfig, preset
+from sra_seg_core.config import BlendConfig
 from sra_seg_core.errors import SraSegError
-from sra_seg_core.project import SliceStatus
-from sra_seg_core.project.status import is_labelled, labelled_slices
+from sra_seg_core.project.status import is_labelled
+from sra_seg_app.model import blend as model
+from sra_seg_app.model.blend import (
+    BACKGROUND_RGB, DEFAULT_SEED, ENGINE_MODULES, HATCH_RGB, HOLE_STEPS, SMOOTHING, BlendPreview, blend_inputs,
+    compute_preview, hatch, prepare_slice, pseudo_label_map, soft_label_rgb,
+)
 from sra_seg_app._pyqtgraph import pg
+from sra_seg_app.model.worker import Worker
 from sra_seg_app.widgets.canvas import label_lut, outline
 from sra_seg_app.theme import icon
 
-if TYPE_CHECKING:
-    import torch
-
-HOLE_STEPS = 60          # the hole slider moves in 1/60ths of the side, so the reference's 2/3 is exact
-SMOOTHING = {"Gaussian": "gaussian", "Box": "box", "None (hard edge)": "none"}
-BACKGROUND_RGB = (38, 44, 51)                  # the background class in the soft-label maps
-HATCH_RGB = ((92, 101, 112), (46, 52, 60))     # stripes of "no label yet"
-ENGINE_MODULES = ("torch", "sra_seg_core.blend", "sra_seg_core.datasets.slices", "sra_seg_core.teacher")
-DEFAULT_SEED = 1337
-
-
-# --- the computation (no widgets) -----------------------------------------------------------------------------------
-@dataclass
-class PreparedSlice:
-    """One slice as training sees it: image (N, N) float32 in [0, 1]; label (N, N) uint8 class map or None."""
-
-    image: np.ndarray
-    label: np.ndarray | None
-
-
-def prepare_slice(normalised: np.ndarray, z: int, size: int, labels: np.ndarray | None = None) -> PreparedSlice:
-    """Slice ``z`` of a volume already min-max normalised per volume ((Z, Y, X) float32, see
-    :func:`sra_seg_core.datasets.normalise_minmax`), resized to ``size`` x ``size`` as training does: bilinear for
-    the image, nearest for the label volume ((Z, Y, X) uint8, optional)."""
-    from sra_seg_core.datasets import resize_slices
-
-    image = resize_slices(normalised[z : z + 1], size, "linear")[0]
-    label = None if labels is None else resize_slices(np.asarray(labels[z : z + 1], np.uint8), size, "nearest")[0]
-    return PreparedSlice(image, label)
-
-
-def pseudo_label_map(prediction: np.ndarray, num_classes: int) -> np.ndarray:
-    """The teacher's pseudo-label rule applied to a predicted class map (N, N) uint8: the largest 8-connected
-    component of each foreground class is kept. Returns (N, N) uint8."""
-    import torch
-
-    from sra_seg_core.blend import one_hot
-    from sra_seg_core.teacher import pseudo_labels
-
-    classes = torch.from_numpy(np.minimum(prediction, num_classes - 1).astype(np.int64))[None]
-    return pseudo_labels(one_hot(classes, num_classes)).numpy()[0].astype(np.uint8)
-
-
-@dataclass
-class BlendInputs:
-    """A real and a synthetic slice as the batch tensors of one training pair: images (1, 1, N, N) float32, labels
-    one-hot (1, K', N, N) float32. K' = num_classes, plus a last "no label yet" class that fills the synthetic side
-    when it has no pseudo-label (``unlabelled``)."""
-
-    real: torch.Tensor
-    synthetic: torch.Tensor
-    label: torch.Tensor
-    pseudo: torch.Tensor
-    unlabelled: bool
-
-
-def blend_inputs(real: PreparedSlice, synthetic: PreparedSlice, num_classes: int) -> BlendInputs:
-    """The tensors training builds from a prepared pair (``one_hot`` of :mod:`sra_seg_core.blend`)."""
-    import torch
-
-    from sra_seg_core.blend import one_hot
-
-    unlabelled = synthetic.label is None
-    k = num_classes + unlabelled
-    pseudo = np.full(synthetic.image.shape, num_classes) if unlabelled else synthetic.label
-    return BlendInputs(real=torch.from_numpy(real.image)[None, None],
-                       synthetic=torch.from_numpy(synthetic.image)[None, None],
-                       label=one_hot(torch.from_numpy(real.label.astype(np.int64))[None], k),
-                       pseudo=one_hot(torch.from_numpy(pseudo.astype(np.int64))[None], k),
-                       unlabelled=unlabelled)
-
-
-@dataclass
-class BlendPreview:
-    """One pair mixed both ways. Images (N, N) float32; soft labels (K', N, N) float32 summing to 1 per pixel
-    (K' as in :class:`BlendInputs`)."""
-
-    alpha: np.ndarray
-    mask: np.ndarray                  # m, the box mask before smoothing: 1 outside the box, 0 inside
-    x1: np.ndarray                    # S * alpha + R * (1 - alpha): real inside the box
-    x2: np.ndarray                    # R * alpha + S * (1 - alpha): synthetic inside the box
-    y1: np.ndarray                    # P * alpha + Y * (1 - alpha)
-    y2: np.ndarray                    # Y * alpha + P * (1 - alpha)
-    box: tuple[int, int, int, int]    # top, left, height, width of the box, in pixels
-    unlabelled: bool                  # the synthetic side has no pseudo-label (last channel of y1, y2)
-
-
-def compute_preview(inputs: BlendInputs, config: BlendConfig, seed: int) -> BlendPreview:
-    """Blend the pair exactly as a training step does: ``blend_alpha`` with a generator seeded by ``seed``, then
-    ``bidirectional_mix`` of the images and one-hot labels (the same slice serves as halves a and b)."""
-    import torch
-
-    from sra_seg_core.blend import bidirectional_mix, blend_alpha
-
-    height, width = inputs.real.shape[-2:]
-    alpha, m = blend_alpha(1, height, width, config, generator=torch.Generator().manual_seed(int(seed)))
-    r, s, y, p = inputs.real, inputs.synthetic, inputs.label, inputs.pseudo
-    pair = bidirectional_mix(r, r, s, s, y, y, p, p, alpha)
-    mask = m[0, 0].numpy()
-    rows, cols = np.flatnonzero(mask.min(axis=1) == 0), np.flatnonzero(mask.min(axis=0) == 0)
-    box = (int(rows[0]), int(cols[0]), len(rows), len(cols)) if len(rows) else (0, 0, 0, 0)
-    return BlendPreview(alpha=pair.alpha[0, 0].numpy(), mask=mask, x1=pair.x1[0, 0].numpy(),
-                        x2=pair.x2[0, 0].numpy(), y1=pair.y1[0].numpy(), y2=pair.y2[0].numpy(), box=box,
-                        unlabelled=inputs.unlabelled)
-
-
-@lru_cache(maxsize=4)
-def hatch(height: int, width: int, period: int = 8) -> np.ndarray:
-    """Diagonal grey stripes as colour planes (3, H, W) float32 in 0..255, read-only: the look of "no label yet"."""
-    stripe = ((np.arange(height)[:, None] + np.arange(width)[None, :]) // (period // 2)) % 2
-    pattern = np.ascontiguousarray(np.moveaxis(np.asarray(HATCH_RGB, np.float32)[stripe], -1, 0))
-    pattern.flags.writeable = False
-    return pattern
-
-
-def soft_label_rgb(y: np.ndarray, palette: np.ndarray, unknown: np.ndarray | None = None) -> np.ndarray:
-    """Soft labels (K', H, W) -> (H, W, 3) uint8: each pixel is the class colours (``palette`` (K, 3), 0..255,
-    background first) mixed by the label weights, so a soft edge looks soft. With ``unknown`` (colour planes
-    (3, H, W), see :func:`hatch`), channel K (the last) is drawn with that pattern."""
-    k = len(palette)
-    planes = []
-    for c in range(3):   # plane by plane: a few contiguous multiply-adds, faster here than tensordot or einsum
-        plane = y[0] * palette[0, c]
-        for i in range(1, k):
-            plane += y[i] * palette[i, c]
-        if unknown is not None and len(y) > k:
-            plane += y[k] * unknown[c]
-        planes.append(plane)
-    return np.clip(np.rint(np.stack(planes, axis=-1)), 0, 255).astype(np.uint8)
-
-
 # --- widgets ---------------------------------------------------------------------------------------------------------
-class _EngineLoader(QObject):
-    """Imports torch and the blend engine in a thread: the window stays responsive for the seconds it takes."""
-
-    loaded = Signal(float, str)       # seconds, error ("" when it worked)
-
-    def start(self) -> None:
-        threading.Thread(target=self._run, name="blend-engine-import", daemon=True).start()
-
-    def _run(self) -> None:
-        started = time.perf_counter()
-        try:
-            for name in ENGINE_MODULES:
-                __import__(name)
-        except Exception as exc:  # a broken torch install must become a message, not a dead thread
-            self.loaded.emit(time.perf_counter() - started, f"{type(exc).__name__}: {exc}")
-            return
-        self.loaded.emit(time.perf_counter() - started, "")
-
-
 class OddSpinBox(QSpinBox):
     """A spin box for kernel sizes: odd values only (an even value typed in becomes the next odd one)."""
 
@@ -262,6 +113,20 @@ def _swatch(color: QColor, size: int = 14) -> QPixmap:
     return pix
 
 
+def _slice_picker(title: str, case_tip: str, slice_tip: str) -> tuple[QGroupBox, QComboBox, QSpinBox, QLabel]:
+    """A box choosing one side's case and slice, with a note under them."""
+    box = QGroupBox(title)
+    form = QFormLayout(box)
+    case = QComboBox(toolTip=case_tip)
+    z = QSpinBox(minimum=1, maximum=1, toolTip=slice_tip)
+    note = QLabel(objectName="muted")
+    note.setWordWrap(True)
+    form.addRow("Case", case)
+    form.addRow("Slice", z)
+    form.addRow(note)
+    return box, case, z, note
+
+
 class BlendWorkspace(QWidget):
     """Pick a labelled real slice and a synthetic slice, tune the soft mask, and see both mixes and their targets."""
 
@@ -277,7 +142,7 @@ class BlendWorkspace(QWidget):
         self.first_view_seconds: float | None = None  # the first activation: from the switch to the first preview
         self._activated_at = 0.0
         self.update_ms: float | None = None          # the last recompute: controls to images handed to the views
-        self._loader: _EngineLoader | None = None
+        self._loader: Worker | None = None
         self._volumes: dict[str, np.ndarray] = {}    # case -> min-max normalised volume, the two shown cases only
         self._prepared: dict[str, PreparedSlice] = {}   # "real" / "synthetic" -> the prepared slice
         self._inputs: BlendInputs | None = None
@@ -383,25 +248,11 @@ class BlendWorkspace(QWidget):
         column = QVBoxLayout(holder)
         column.setContentsMargins(0, 0, 8, 0)
 
-        real = QGroupBox("Labelled real slice  (R, Y)")
-        form = QFormLayout(real)
-        self.real_case = QComboBox(toolTip="Real cases with an approved label")
-        self.real_slice = QSpinBox(minimum=1, maximum=1, toolTip="Slice (training uses the slices marked done)")
-        self.real_note = QLabel(objectName="muted")
-        self.real_note.setWordWrap(True)
-        form.addRow("Case", self.real_case)
-        form.addRow("Slice", self.real_slice)
-        form.addRow(self.real_note)
-
-        syn = QGroupBox("Synthetic slice  (S, P)")
-        form = QFormLayout(syn)
-        self.syn_case = QComboBox(toolTip="Synthetic cases: the unlabelled stream of stage 2")
-        self.syn_slice = QSpinBox(minimum=1, maximum=1)
-        self.syn_note = QLabel(objectName="muted")
-        self.syn_note.setWordWrap(True)
-        form.addRow("Case", self.syn_case)
-        form.addRow("Slice", self.syn_slice)
-        form.addRow(self.syn_note)
+        real, self.real_case, self.real_slice, self.real_note = _slice_picker(
+            "Labelled real slice  (R, Y)", "Real cases with an approved label",
+            "Slice (training uses the slices marked done)")
+        syn, self.syn_case, self.syn_slice, self.syn_note = _slice_picker(
+            "Synthetic slice  (S, P)", "Synthetic cases: the unlabelled stream of stage 2", "")
 
         mask = QGroupBox("Soft mask  α")
         form = QFormLayout(mask)
@@ -584,10 +435,13 @@ class BlendWorkspace(QWidget):
         if all(name in sys.modules for name in ENGINE_MODULES):
             self._engine_loaded(0.0, "")
             return
-        self._loader = _EngineLoader()   # no parent: it must outlive this widget if the window closes first
-        self._loader.loaded.connect(self._engine_loaded)
+        # no parent: launch keeps it until it ends, even if the window closes first
+        self._loader = Worker(model.import_engine)
+        self._loader.done.connect(lambda seconds: self._engine_loaded(seconds, ""))
+        # a broken torch install must become a message, not a dead thread
+        self._loader.failed.connect(lambda exc: self._engine_loaded(0.0, f"{type(exc).__name__}: {exc}"))
         self.setCursor(Qt.CursorShape.BusyCursor)
-        self._loader.start()
+        self._loader.launch()
 
     def _engine_loaded(self, seconds: float, error: str) -> None:
         self.unsetCursor()
@@ -615,18 +469,9 @@ class BlendWorkspace(QWidget):
 
     def _show_state(self) -> None:
         """Pick the page: a message when something is missing, loading while torch imports, else the preview."""
-        project = self.session.project
-        if project is None:
-            self._message("No project open", "Open a project to preview how its real and synthetic slices are "
-                          "blended for training.")
-        elif not self.syn_case.count():
-            self._message("No synthetic images yet",
-                          "The blend preview mixes a labelled real slice with a synthetic one. This project has no "
-                          "synthetic cases: import a folder of synthetic images (role “synthetic”), then come back.")
-        elif not self.real_case.count():
-            self._message("No labelled real slices yet",
-                          "The blend preview needs a real case with an approved label. Label some slices in the "
-                          "Label workspace and mark them done (D), then come back.")
+        missing = model.missing_message(self.session.project, self.real_case.count(), self.syn_case.count())
+        if missing is not None:
+            self._message(*missing)
         elif not self.ready:
             self.pages.setCurrentWidget(self.loading_page)
             if self._wanted:   # never before the first activation: torch stays out of the app's start-up
@@ -652,16 +497,13 @@ class BlendWorkspace(QWidget):
         self._rebuild_pickers()
 
     def _rebuild_pickers(self) -> None:
-        project = self.session.project
-        cases = project.cases if project else []
-        real = [c for c in cases if is_labelled(project, c)]
-        synthetic = [c for c in cases if c.role == "synthetic"]
+        real, synthetic = model.offered_cases(self.session.project)
         for combo, chosen in ((self.real_case, real), (self.syn_case, synthetic)):
             current = combo.currentData()
             combo.blockSignals(True)
             combo.clear()
-            for case in chosen:
-                combo.addItem(case.id, case.id)
+            for case_id in chosen:
+                combo.addItem(case_id, case_id)
             index = combo.findData(current)
             combo.setCurrentIndex(max(index, 0) if combo.count() else -1)
             combo.blockSignals(False)
@@ -678,10 +520,8 @@ class BlendWorkspace(QWidget):
             del self._volumes[key]
         if project is None or case_id is None:
             return
-        case = project.case(case_id)
-        depth = case.shape[0]
-        done = labelled_slices(project, case)
-        default = done[len(done) // 2] if side == "real" and done else depth // 2
+        depth = project.case(case_id).shape[0]
+        default = model.default_slice(project, case_id, side)
         spin.blockSignals(True)
         spin.setRange(1, depth)
         spin.setValue(default + 1)
@@ -709,17 +549,16 @@ class BlendWorkspace(QWidget):
     # --- controls -------------------------------------------------------------------------------------------------
     def blend_config(self) -> BlendConfig:
         """The :class:`BlendConfig` the controls describe (one shared box: a single pair is shown)."""
-        smoothing = SMOOTHING[self.smoothing.currentText()]
-        return BlendConfig(hole_fraction=self.hole.value() / HOLE_STEPS, smoothing=smoothing,
-                           kernel_size=self.kernel.value(), sigma=self.sigma.value(), hard=smoothing == "none")
+        return model.blend_config(self.hole.value(), SMOOTHING[self.smoothing.currentText()], self.kernel.value(),
+                                  self.sigma.value())
 
     def apply_preset(self, name: str) -> None:
         """Set the mask controls from a config preset's blend section (``acdc`` or ``fives``)."""
-        blend = preset(name).blend
-        self.hole.setValue(round(blend.hole_fraction * HOLE_STEPS))
-        self.smoothing.setCurrentIndex(list(SMOOTHING.values()).index("none" if blend.hard else blend.smoothing))
-        self.kernel.setValue(blend.kernel_size)
-        self.sigma.setValue(blend.sigma)
+        hole, smoothing, kernel, sigma = model.preset_controls(name)
+        self.hole.setValue(hole)
+        self.smoothing.setCurrentIndex(list(SMOOTHING.values()).index(smoothing))
+        self.kernel.setValue(kernel)
+        self.sigma.setValue(sigma)
 
     def draw_new_box(self) -> None:
         """Reseed: a new random seed whose box lands somewhere else (when the hole leaves room to move)."""
@@ -741,11 +580,7 @@ class BlendWorkspace(QWidget):
 
     def _controls_changed(self, schedule: bool = True) -> None:
         config = self.blend_config()
-        fraction = Fraction(self.hole.value(), HOLE_STEPS)
-        side = int(self.size.value() * config.hole_fraction)
-        simple = fraction.denominator <= 4   # 1/2, 2/3, 3/4 read better than 0.50, 0.67, 0.75
-        shown = f"{fraction.numerator}/{fraction.denominator}" if simple else f"{float(fraction):.2f}"
-        self.hole_note.setText(f"{shown} of the side: box {side} × {side} px")
+        self.hole_note.setText(model.hole_text(self.hole.value(), self.size.value()))
         self.kernel.setEnabled(config.smoothing != "none")
         self.sigma.setEnabled(config.smoothing == "gaussian")
         if schedule:
@@ -762,16 +597,9 @@ class BlendWorkspace(QWidget):
         if project is None:
             return
         if real_id is not None:
-            z = self.real_slice.value() - 1
-            status = project.case(real_id).slice_status[z]
-            self.real_note.setText("Marked done: training uses this slice." if status == SliceStatus.DONE.value
-                                   else "Not marked done: training skips this slice until it is.")
+            self.real_note.setText(model.real_note(project, real_id, self.real_slice.value() - 1))
         if syn_id is not None:
-            has_pred = project.case(syn_id).prediction is not None   # the manifest: no file read here
-            self.syn_note.setText(
-                "P = this case's prediction, largest component per class kept (the teacher's rule)."
-                if has_pred else "No prediction for this case yet: P's share of y₁ and y₂ is hatched. In training "
-                "the teacher's pseudo-labels fill it; predict the synthetic cases in Review to see them here.")
+            self.syn_note.setText(model.synthetic_note(project, syn_id))
 
     # --- computing and drawing ------------------------------------------------------------------------------------
     def _schedule(self) -> None:

@@ -23,38 +23,17 @@ from sra_seg_core.errors import SraSegError
 from sra_seg_core.events import Event
 from sra_seg_core.export import ExportOptions, display_window, hex_rgb, overlay_rgb
 from sra_seg_core.project import SliceStatus
-from sra_seg_core.project.status import has_label_data, is_labelled
+from sra_seg_core.project.status import has_label_data
+from sra_seg_app.model import export as model
+from sra_seg_app.model.export import FORMATS, SOURCES, WHAT, ExportChoices, FolderState, has_source
 from sra_seg_app.model.jobs import EngineRun
 from sra_seg_app.theme import MUTED, icon
 
-SOURCES = {  # key: (button, what it writes)
-    "approved": ("Approved", "The labels you drew or accepted, saved as <case>."),
-    "prediction": ("Predictions", "The model's masks, saved as <case>_pred."),
-    "both": ("Both", "Approved labels as <case>, predictions as <case>_pred."),
-}
-FORMATS = {  # key: (button, icon, tooltip, files it writes)
-    "nifti": ("NIfTI", "fa5s.cube", "Label maps on the scan's voxel grid (its affine is kept)", "nifti/<case>.nii.gz"),
-    "png_masks": ("PNG masks", "fa5s.th", "One PNG per slice; pixel value = class index (0 = background)",
-                  "png/<case>/<case>_z###.png"),
-    "png_overlays": ("Overlays", "fa5s.layer-group", "One colour PNG per slice: the scan with coloured classes",
-                     "overlays/<case>/<case>_z###.png"),
-    "metrics_csv": ("Metrics", "fa5s.table", "Dice, Jaccard, HD95 and ASD against reference labels", "metrics.csv"),
-}
-DEFAULT_FORMATS = {"nifti": True, "png_masks": False, "png_overlays": True, "metrics_csv": True}
-SETTINGS_KEY = "export"
+ICONS = {"nifti": "fa5s.cube", "png_masks": "fa5s.th", "png_overlays": "fa5s.layer-group", "metrics_csv": "fa5s.table",
+         "dicom_seg": "fa5s.hospital"}
 _CASE, _APPROVED, _PREDICTION, _REFERENCE = range(4)
 _ID = Qt.ItemDataRole.UserRole
 _WARN, _FAIL = "#d9a441", "#d9534f"
-_WHAT = {"approved": "approved label", "prediction": "prediction", "both": "approved label or prediction"}
-
-
-def has_source(project, case, source: str) -> bool:
-    """Whether a case has something to export for ``source`` ("approved", "prediction" or "both")."""
-    if source == "approved":
-        return has_label_data(project, case)
-    if source == "prediction":
-        return case.prediction is not None
-    return has_label_data(project, case) or case.prediction is not None
 
 
 def _toggle(text: str, icon_name: str | None, tip: str) -> QPushButton:
@@ -171,8 +150,8 @@ class ExportWorkspace(QWidget):
         self._option_groups.append(formats)
         fl = QGridLayout(formats)
         self.format_buttons: dict[str, QPushButton] = {}
-        for k, (key, (text, icon_name, tip, _writes)) in enumerate(FORMATS.items()):
-            button = _toggle(text, icon_name, tip)
+        for k, (key, (text, tip, _writes)) in enumerate(FORMATS.items()):
+            button = _toggle(text, ICONS[key], tip)
             button.toggled.connect(lambda _on: self._options_changed())
             self.format_buttons[key] = button
             fl.addWidget(button, k // 2, k % 2)
@@ -185,10 +164,11 @@ class ExportWorkspace(QWidget):
         self.opacity.valueChanged.connect(self._opacity_changed)
         opacity_row.addWidget(self.opacity, 1)
         opacity_row.addWidget(self.opacity_label)
-        fl.addLayout(opacity_row, 2, 0, 1, 2)
+        rows = (len(FORMATS) + 1) // 2
+        fl.addLayout(opacity_row, rows, 0, 1, 2)
         self.writes = QLabel("", objectName="muted", wordWrap=True)
         self.writes.setTextFormat(Qt.TextFormat.PlainText)
-        fl.addWidget(self.writes, 3, 0, 1, 2)
+        fl.addWidget(self.writes, rows + 1, 0, 1, 2)
         layout.addWidget(formats)
 
         output = QGroupBox("Output folder")
@@ -287,18 +267,13 @@ class ExportWorkspace(QWidget):
         """Options from the project's settings (or defaults), the default ticks, and no result yet."""
         project = self.session.project
         self.tree.clear()  # the previous project's cases must not be previewed while the options are set
-        settings = project.settings.get(SETTINGS_KEY) if project is not None else None
-        settings = settings if isinstance(settings, dict) else {}
-        source = settings.get("source") if settings.get("source") in SOURCES else "approved"
+        choices = ExportChoices.from_settings(project)
+        source = choices.source
         self.source_buttons[source].setChecked(True)
         for key, button in self.format_buttons.items():
-            button.setChecked(bool(settings.get(key, DEFAULT_FORMATS[key])))
-        opacity = settings.get("opacity")
-        self.opacity.setValue(round(100 * opacity) if isinstance(opacity, (int, float)) else 45)
-        folder = settings.get("folder")
-        if project is not None and not (isinstance(folder, str) and folder):
-            folder = str(project.path.parent / f"{project.path.name}-export")
-        self.folder_edit.setText(folder or "")
+            button.setChecked(choices.formats[key])
+        self.opacity.setValue(round(100 * choices.opacity))
+        self.folder_edit.setText(choices.folder)
         self._rebuild_cases(default=source)
         self._show_result(None)
         self.error_label.setVisible(False)
@@ -354,12 +329,8 @@ class ExportWorkspace(QWidget):
 
     def select(self, which: str) -> None:
         """Tick "all", "none", the "labelled" or the "predicted" cases."""
-        project = self.session.project
-        if project is None:
-            return
-        rule = {"all": lambda c: True, "none": lambda c: False, "labelled": lambda c: is_labelled(project, c),
-                "predicted": lambda c: c.prediction is not None}[which]
-        self.set_selected_cases([c.id for c in project.cases if rule(c)])
+        if self.session.project is not None:
+            self.set_selected_cases(model.quick_selection(self.session.project, which))
 
     def set_selected_cases(self, case_ids) -> None:
         """Tick exactly these cases."""
@@ -371,24 +342,25 @@ class ExportWorkspace(QWidget):
         self.tree.blockSignals(False)
         self._update_count()
 
+    def choices(self) -> ExportChoices:
+        """The chosen options, as the model keeps them (and the project settings remember them)."""
+        return ExportChoices(folder=self.folder_edit.text().strip(), source=self.selected_source(),
+                             formats={key: button.isChecked() for key, button in self.format_buttons.items()},
+                             opacity=self.opacity.value() / 100)
+
     def options(self) -> dict:
         """The chosen options, as saved in the project settings."""
-        return {"folder": self.folder_edit.text().strip(), "source": self.selected_source(),
-                **{key: button.isChecked() for key, button in self.format_buttons.items()},
-                "opacity": self.opacity.value() / 100}
+        return self.choices().to_settings()
 
     def export_options(self) -> ExportOptions:
         """The chosen options as the engine's typed options (what the CLI and export_project take)."""
-        options = self.options()
-        return ExportOptions(source=options["source"], overlay_opacity=options["opacity"],
-                             **{key: options[key] for key in FORMATS})
+        return self.choices().options()
 
     def _options_changed(self) -> None:
         source = self.selected_source()
         self.source_hint.setText(SOURCES[source][1])
         self.opacity.setEnabled(self.format_buttons["png_overlays"].isChecked())
-        chosen = [FORMATS[key][3] for key, button in self.format_buttons.items() if button.isChecked()]
-        self.writes.setText(f"Writes {', '.join(chosen)} and export.json." if chosen else "Choose at least one format.")
+        self.writes.setText(self.choices().writes_text())
         self._update_count()
         self._update_preview()
 
@@ -397,15 +369,8 @@ class ExportWorkspace(QWidget):
         self._update_preview()
 
     def _update_count(self) -> None:
-        project = self.session.project
-        selected = self.selected_cases()
-        text = f"{len(selected)} of {self.tree.topLevelItemCount()} cases ticked."
-        if project is not None and selected:
-            source = self.selected_source()
-            lacking = sum(1 for cid in selected if not has_source(project, project.case(cid), source))
-            if lacking:
-                text += f" {lacking} of them {'has' if lacking == 1 else 'have'} no {_WHAT[source]} and will be " \
-                        "skipped."
+        text = model.count_text(self.session.project, self.selected_cases(), self.tree.topLevelItemCount(),
+                                self.selected_source())
         self.count_label.setText(text)
         self._update_buttons()
 
@@ -436,7 +401,7 @@ class ExportWorkspace(QWidget):
         project = self.session.project
         if project is None or project.read_only:
             return
-        project.settings[SETTINGS_KEY] = self.options()
+        project.settings[model.SETTINGS_KEY] = self.options()
         try:
             project.save()
         except SraSegError as exc:
@@ -445,13 +410,8 @@ class ExportWorkspace(QWidget):
     # --- preview ------------------------------------------------------------------------------------------------------
     def _preview_target(self) -> str:
         """The case to preview: the highlighted one, else the first ticked case with something to export."""
-        current = self.current_case()
-        if current or self.session.project is None:
-            return current
-        project, source = self.session.project, self.selected_source()
-        ticked = self.selected_cases()
-        found = (cid for cid in ticked if has_source(project, project.case(cid), source))
-        return next(found, ticked[0] if ticked else "")
+        return model.preview_target(self.session.project, self.current_case(), self.selected_cases(),
+                                    self.selected_source())
 
     def _update_preview(self) -> None:
         project = self.session.project
@@ -460,9 +420,8 @@ class ExportWorkspace(QWidget):
             self._show_preview(None, "Tick a case to preview its overlay.")
             return
         case = project.case(case_id)
-        approved_first = self.selected_source() != "prediction" and has_label_data(project, case)
-        kind = "approved" if approved_first or case.prediction is None else "prediction"
-        if kind == "approved" and not has_label_data(project, case):
+        kind = model.preview_kind(project, case, self.selected_source())
+        if kind is None:
             self._show_preview(None, f"{case_id} has no approved label or prediction to show.")
             return
         try:
@@ -474,7 +433,7 @@ class ExportWorkspace(QWidget):
         z = int(np.argmax(counts))  # the slice with the most labelled pixels shows the most
         colors = {c.value: hex_rgb(c.color) for c in project.classes}
         rgb = overlay_rgb(image.array[z], labels[z], colors, window=window, opacity=self.opacity.value() / 100)
-        self._show_preview(rgb, f"{case_id} · slice {z + 1} of {labels.shape[0]} · {_WHAT[kind]}")
+        self._show_preview(rgb, f"{case_id} · slice {z + 1} of {labels.shape[0]} · {WHAT[kind]}")
 
     def _preview_data(self, case_id: str, kind: str) -> tuple:
         """Image, display window and label volume of a case, kept while that case is previewed (opacity changes).
@@ -524,11 +483,13 @@ class ExportWorkspace(QWidget):
             self._error("Tick at least one case and choose an output folder.")
             return False
         out = Path(folder).expanduser().absolute()
-        if out.exists() and not out.is_dir():
+        state = model.folder_state(out)
+        if state == FolderState.NOT_A_FOLDER:
             self._error(f"{out} is a file, not a folder. Choose a folder for the exported files.")
             return False
-        if out.is_dir() and any(out.iterdir()) and not (out / "export.json").exists() \
-                and not self.confirm_non_empty(out):
+        # the engine refuses a folder holding other files unless told --overwrite: ask the user first
+        overwrite = state == FolderState.HOLDS_OTHER_FILES
+        if overwrite and not self.confirm_non_empty(out):
             return False
         try:
             self.session.save()
@@ -536,8 +497,7 @@ class ExportWorkspace(QWidget):
             self._error(f"Unsaved edits could not be saved, so nothing was exported: {exc}")
             return False
         self._remember()
-        args = ["project", "export", str(project.path), str(out), "--cases-file", "-", "--events", "-",
-                *self.export_options().cli_args()]
+        args = model.export_args(project.path, out, self.export_options(), overwrite=overwrite)
         self.error_label.setVisible(False)
         self.result = None
         self.progress.setRange(0, 0)  # busy until the first progress event says how many cases
@@ -608,17 +568,11 @@ class ExportWorkspace(QWidget):
             self.summary.setText(f"<span style='color:{MUTED}'>Nothing exported yet in this session.</span>")
             self.problems.setVisible(False)
             return
-        exported, total, files = len(result["exported"]), result["total"], result["files"]
-        headline = (f"Stopped after {exported} of {total} cases; the {files} files written so far are kept."
-                    if result["cancelled"] else f"Exported {exported} of {total} cases · {files} files")
-        lines = [f"<b>{headline}</b>", f"<span style='color:{MUTED}'>{result['out_dir']}</span>"]
+        lines = [f"<b>{model.result_headline(result)}</b>", f"<span style='color:{MUTED}'>{result['out_dir']}</span>"]
         if result["failed"]:
-            failed = len(result["failed"])
-            lines.append(f"<span style='color:{_FAIL}'>{failed} case{'' if failed == 1 else 's'} could not be "
-                         "exported: fix the files named below, then export those cases again.</span>")
-        for kind, summary in (result.get("metrics") or {}).items():
-            cases = summary["cases"]
-            lines.append(f"Mean Dice of the {_WHAT[kind]}s against the reference: <b>{100 * summary['dice']:.1f} %</b>"
+            lines.append(f"<span style='color:{_FAIL}'>{model.failed_text(result)}</span>")
+        for what, dice, cases in model.metrics_lines(result):
+            lines.append(f"Mean Dice of the {what}s against the reference: <b>{dice:.1f} %</b>"
                          f" ({cases} case{'' if cases == 1 else 's'})")
         self.summary.setText("<br>".join(lines))
         for case_id, reason in result["failed"]:

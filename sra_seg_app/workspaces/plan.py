@@ -16,19 +16,12 @@ from PySide6.QtWidgets import (
 )
 
 from sra_seg_core.errors import SraSegError
-from sra_seg_core import runs
-from sra_seg_core.selection import SETTINGS_WEIGHTS_KEY, SuggestOptions, labelling_progress
+from sra_seg_core.selection import SuggestOptions
+from sra_seg_app.model import plan as model
 from sra_seg_app.model.jobs import EngineRun
+from sra_seg_app.model.plan import FEATURES, STRATEGIES, UNITS
 from sra_seg_app.theme import MUTED, icon
 
-STRATEGIES = (("diverse", "Diverse (cover the variety)", "Patients whose images differ most from everything "
-                                                           "labelled or suggested: the core-set greedy"),
-              ("random", "Random (published protocol)", "Patients drawn at random, as the paper's 10 % subset is"),
-              ("disagreement", "Teacher–student disagreement", "Where a trained run's mean teacher and student "
-                                                                 "disagree most: the model is unsure there"))
-UNITS = (("patients", "Whole patients"), ("slices", "Single slices"))
-FEATURES = (("auto", "Auto — DINOv2 if weights exist"), ("dinov2", "DINOv2 only"),
-            ("intensity", "Intensity histogram"))
 SUGGESTION_ROLE = Qt.ItemDataRole.UserRole
 
 
@@ -169,7 +162,7 @@ class PlanPanel(QWidget):
         current = self.run_combo.currentData()
         self.run_combo.clear()
         project = self.session.project
-        for run in runs.list_runs(project.runs_dir, offering="teacher") if project is not None else []:
+        for run in model.teacher_runs(project):
             self.run_combo.addItem(run.name, str(run.path))
         if self.run_combo.count() == 0:
             self.run_combo.addItem("no trained run yet — train first", None)
@@ -204,8 +197,7 @@ class PlanPanel(QWidget):
 
     def weights_file(self) -> str | None:
         """The DINOv2 weights file named in the project settings (what ``project suggest`` uses), or None."""
-        project = self.session.project
-        return project.settings.get(SETTINGS_WEIGHTS_KEY) if project is not None else None
+        return model.weights_file(self.session.project)
 
     def choose_weights(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "DINOv2 weights", "",
@@ -219,11 +211,7 @@ class PlanPanel(QWidget):
         if project is None:
             return
         try:
-            if path is None:
-                project.settings.pop(SETTINGS_WEIGHTS_KEY, None)
-            else:
-                project.settings[SETTINGS_WEIGHTS_KEY] = str(Path(path).expanduser().absolute())
-            project.save()
+            model.set_weights_file(project, path)
         except SraSegError as exc:
             QMessageBox.critical(self, "Cannot save the setting", str(exc))
         self._show_weights()
@@ -241,42 +229,21 @@ class PlanPanel(QWidget):
 
     def update_progress(self) -> None:
         """Labelled real patients (any slice done) against the target, in the progress bar."""
-        project = self.session.project
-        if project is None:
-            self.progress_bar.setRange(0, 1)
-            self.progress_bar.setValue(0)
-            self.progress_bar.setFormat("no project open")
-            self.progress_note.clear()
-            return
-        progress = labelling_progress(project, self.fraction)
-        self.progress_bar.setRange(0, max(progress.total, 1))
-        self.progress_bar.setValue(progress.labelled)
-        self.progress_bar.setFormat(f"labelled {progress.labelled} of {progress.total} patients "
-                                    f"({progress.percent:.0f} %) — target {self.target.value()} %")
-        slices = labelling_progress(project, self.fraction, "slices")
-        if progress.total == 0:
-            note = "No real images yet: import some to start labelling."
-        elif progress.remaining:
-            note = (f"{progress.remaining} more patient{'s' if progress.remaining != 1 else ''} to reach the target "
-                    f"of {progress.target}.")
-        else:
-            note = f"Target of {progress.target} patient{'s' if progress.target != 1 else ''} reached."
-        if progress.partly:   # started but not labelled whole: they do not count yet (see project/status.py)
-            note += (f" {progress.partly} more patient{'s are' if progress.partly != 1 else ' is'} partly labelled: "
-                     "a patient counts once every slice of it is done.")
-        self.progress_note.setText(f"{note} {slices.labelled} of {slices.total} real slices are labelled and done.")
+        view = model.progress_view(self.session.project, self.fraction)
+        self.progress_bar.setRange(0, view.maximum)
+        self.progress_bar.setValue(view.value)
+        self.progress_bar.setFormat(view.caption)
+        self.progress_note.setText(view.note)
 
     # --- suggesting ---------------------------------------------------------------------------------------------------
     def options(self) -> SuggestOptions:
         """The current choices as the engine's typed options."""
-        strategy = self.strategy.currentData()
-        return SuggestOptions(strategy=strategy, fraction=self.fraction, unit=self.unit.currentData(),
-                              features=self.features.currentData() if strategy == "diverse" else "auto",
-                              run_dir=self.run_combo.currentData() if strategy == "disagreement" else None)
+        return model.suggest_options(self.strategy.currentData(), self.fraction, self.unit.currentData(),
+                                     self.features.currentData(), self.run_combo.currentData())
 
     def arguments(self) -> list[str]:
         """The ``sra-seg`` arguments for the current choices."""
-        return ["project", "suggest", str(self.session.project.path), *self.options().cli_args(), "--events", "-"]
+        return model.suggest_args(self.session.project.path, self.options())
 
     def suggest(self) -> None:
         if self.session.project is None or self.run.running:
@@ -321,14 +288,12 @@ class PlanPanel(QWidget):
             self.details.setText("Cancelled.")
             return
         if code != 0:
-            tail = "\n".join(self.run.stderr_tail[-3:])
-            self.error.setText(f"Could not suggest: {error or tail or f'the engine stopped with code {code}'}")
+            self.error.setText(model.failure_text(code, error, self.run.stderr_tail))
             self.error.setVisible(True)
             self.details.setText("")
             return
         if self.result is None:
-            self.error.setText("Could not suggest: the engine's answer was unreadable. Try again; if it persists, "
-                               "run `sra-seg project suggest` in a terminal to see why.")
+            self.error.setText(model.UNREADABLE)
             self.error.setVisible(True)
             return
         self.show_result(self.result)
@@ -338,33 +303,23 @@ class PlanPanel(QWidget):
         self.list.clear()
         for warning in result.get("warnings", []):
             self._warn(warning)
-        for n, s in enumerate(result["suggestions"], 1):
-            where = s["patient"] if result["unit"] == "patients" else f"{s['case']} · slice {s['slice'] + 1}"
-            score = "" if s["score"] is None else f"{s['score']:.3f}"
-            item = QTreeWidgetItem([f"{n}. {where}", score])
-            item.setData(0, SUGGESTION_ROLE, s)
+        for title, score, tip, suggestion in model.suggestion_rows(result):
+            item = QTreeWidgetItem([title, score])
+            item.setData(0, SUGGESTION_ROLE, suggestion)
             item.setIcon(0, icon("fa5s.user" if result["unit"] == "patients" else "fa5s.layer-group", MUTED))
-            item.setToolTip(0, s["reason"] + (f"\nNote: {s['note']}" if s["note"] else ""))
+            item.setToolTip(0, tip)
             item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.list.addTopLevelItem(item)
-        measured = {"diverse": f"Distances measured on {result.get('features')}.",
-                    "disagreement": "Score: 1 − Dice between the teacher's and the student's label maps."}
-        self.summary.setText(f"{result['summary'][0].upper()}{result['summary'][1:]}. "
-                             f"{measured.get(result['strategy'], '')}".strip())
+        self.summary.setText(model.summary_text(result))
         if self.list.topLevelItemCount():
             self.list.setCurrentItem(self.list.topLevelItem(0))
         else:
-            self.details.setText("Nothing to suggest: the target is reached. Raise the target to get more.")
+            self.details.setText(model.NOTHING_LEFT)
 
     def _show_details(self, item, _previous=None) -> None:
         if item is None:
             return
-        s = item.data(0, SUGGESTION_ROLE)
-        cases = ", ".join(s["cases"])
-        text = f"{s['reason'][0].upper()}{s['reason'][1:]}.\nCases: {cases}."
-        if s["note"]:
-            text += f"\nNote: {s['note']}."
-        self.details.setText(text + "\nDouble-click to open it.")
+        self.details.setText(model.details_text(item.data(0, SUGGESTION_ROLE)))
 
     def _open(self, item, _column: int = 0) -> None:
         s = item.data(0, SUGGESTION_ROLE)

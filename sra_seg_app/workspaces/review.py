@@ -8,7 +8,6 @@ already done. Uncertainty and metrics come with each prediction (see :mod:`sra_s
 
 from __future__ import annotations
 
-import math
 import shutil
 import tempfile
 from pathlib import Path
@@ -25,24 +24,18 @@ from PySide6.QtWidgets import (
 from sra_seg_core.errors import SraSegError
 from sra_seg_core.annotation import make_edit
 from sra_seg_core.project import SliceStatus
-from sra_seg_core.project.status import is_labelled
-from sra_seg_core import runs
 from sra_seg_core.review import PredictOptions, import_prediction, review_reports
 from sra_seg_app.widgets.canvas import SliceCanvas, label_lut, outline
+from sra_seg_app.model import review as model
 from sra_seg_app.model.jobs import EngineRun
+from sra_seg_app.model.review import METRIC_COLUMNS, NO_VALUE, SCOPES, PredictionRun
 from sra_seg_app.widgets.slice_strip import SliceStrip
 from sra_seg_app.theme import MUTED, icon, status_icon
 
-# which cases "Run model" predicts: (key, text); the count is appended
-SCOPES = (("unlabelled", "Real cases without labels"), ("real", "All real cases"),
-          ("selected", "Cases selected in the table"), ("synthetic", "Synthetic cases"))
 COLUMNS = ("Case", "Uncertainty", "Dice", "Done")
 CASE, UNCERTAINTY, DICE, STATUS = range(len(COLUMNS))
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1      # table cells: the number to sort by
 BROWSED_ROLE = Qt.ItemDataRole.UserRole + 2   # model choices: a file picked with Browse…, kept across refreshes
-NO_VALUE = "–"
-METRIC_COLUMNS = (("dice", "Dice %", "Overlap with the reference, in %"),
-                  ("hd95_mm", "HD95 mm", "95th percentile Hausdorff distance to the reference, in mm"))
 
 
 class _SortItem(QTableWidgetItem):
@@ -126,10 +119,7 @@ class ReviewWorkspace(QWidget):
         self.run = EngineRun(self)
         self._output: Path | None = None           # the child's output folder while it runs
         self._run_project = None                   # the project the running child predicts for
-        self._run_total = 0
-        self._run_imported: list[str] = []
-        self._run_problems: list[str] = []
-        self._cancelled = False
+        self._tally = PredictionRun(total=0)        # what the last "Run model" did
         self._rows: dict[str, int] = {}
         self._build_run_bar()
         self._build_table()
@@ -403,14 +393,9 @@ class ReviewWorkspace(QWidget):
         browsed = [self.checkpoint.itemData(i) for i in range(self.checkpoint.count())
                    if self.checkpoint.itemData(i, BROWSED_ROLE)]
         self.checkpoint.clear()
-        project = self.session.project
-        models = runs.list_runs(project.runs_dir, offering="best") if project is not None else []
-        for run in models:
-            dice = f"Dice {run.best_dice:.3f}" if run.best_dice is not None else "no validation Dice"
-            state = "" if run.status == runs.FINISHED else f" · {run.status}"
-            self.checkpoint.addItem(icon("fa5s.brain"), f"{run.name}  ·  {dice}{state}", str(run.offers["best"]))
-            self.checkpoint.setItemData(self.checkpoint.count() - 1,
-                                        f"{run.offers['best']}\nmethod: {run.method}", Qt.ItemDataRole.ToolTipRole)
+        for text, path, tip in model.model_choices(self.session.project):
+            self.checkpoint.addItem(icon("fa5s.brain"), text, path)
+            self.checkpoint.setItemData(self.checkpoint.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         for path in browsed:
             self._add_browsed(Path(path))
         if self.checkpoint.count() == 0:
@@ -445,14 +430,7 @@ class ReviewWorkspace(QWidget):
         return index
 
     def _scope_cases(self, key: str) -> list[str]:
-        project = self.session.project
-        if project is None:
-            return []
-        if key == "unlabelled":
-            return [c.id for c in project.cases if c.role == "real" and not is_labelled(project, c)]
-        if key in ("real", "synthetic"):
-            return [c.id for c in project.cases if c.role == key]
-        return self.selected_cases()
+        return model.scope_cases(self.session.project, key, self.selected_cases() if key == "selected" else [])
 
     def selected_cases(self) -> list[str]:
         rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
@@ -509,7 +487,7 @@ class ReviewWorkspace(QWidget):
         uncertainty = self.table.item(row, UNCERTAINTY)
         uncertainty.setText(NO_VALUE if score is None else f"{score:.3g}")
         uncertainty.setData(SORT_ROLE, -1.0 if score is None else float(score))
-        uncertainty.setToolTip(_uncertainty_tip(report))
+        uncertainty.setToolTip(model.uncertainty_tip(report))
         mean_dice = report.get("mean_dice") if report else None
         dice = self.table.item(row, DICE)
         dice.setText(NO_VALUE if mean_dice is None else f"{100 * mean_dice:.1f} %")
@@ -518,7 +496,7 @@ class ReviewWorkspace(QWidget):
                         "Not predicted yet")
         state = self.table.item(row, STATUS)
         state.setText(f"{done}/{len(status)}")
-        state.setToolTip(_status_tip(case.prediction is not None, done, len(status)))
+        state.setToolTip(model.status_tip(case.prediction is not None, done, len(status)))
         state.setData(SORT_ROLE, done / max(len(status), 1))
         for column in (UNCERTAINTY, DICE):
             self.table.item(row, column).setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -686,28 +664,26 @@ class ReviewWorkspace(QWidget):
             self.metrics_note.setText(note)
             return
         colors = {c.name: c.color for c in project.classes}
-        rows = [(m["name"], m) for m in metrics]
-        rows.append(("Mean", {"dice": report.get("mean_dice")} |
-                     {key: _mean(m[key] for m in metrics) for key in ("hd95_mm", "jaccard", "asd_mm")}))
+        rows = model.metric_rows(report)
         self.metrics.setRowCount(len(rows))
-        for r, (name, values) in enumerate(rows):
-            head = QTableWidgetItem(name)
-            if name in colors:
-                head.setIcon(icon("fa5s.square", colors[name]))
-            cells = [head] + [QTableWidgetItem(_number(values.get(key), 100 if key == "dice" else 1))
-                              for key, _title, _tip in METRIC_COLUMNS]
-            tip = f"{name}: Jaccard {_number(values.get('jaccard'), 100)} %, ASD {_number(values.get('asd_mm'))} mm"
+        for r, row in enumerate(rows):
+            head = QTableWidgetItem(row.name)
+            if row.name in colors:
+                head.setIcon(icon("fa5s.square", colors[row.name]))
+            cells = [head] + [QTableWidgetItem(row.text(key)) for key, _title, _tip in METRIC_COLUMNS]
+            tip = f"{row.name}: Jaccard {row.text('jaccard')} %, ASD {row.text('asd_mm')} mm"
             for c, item in enumerate(cells):
                 if c:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                if name == "Mean":
+                if row.name == "Mean":
                     font = item.font()
                     font.setBold(True)
                     item.setFont(font)
                 item.setToolTip(tip)
                 self.metrics.setItem(r, c, item)
-        self.metrics.setToolTip("A class the model did not predict scores 0 everywhere, as in the published tables; "
-                                "'–': the class is predicted but absent from the reference.")
+        self.metrics.setToolTip("“no prediction”: the model did not predict the class, so it has no distance (its "
+                                "Dice is 0, and the mean distance leaves it out); '–': the class is predicted but "
+                                "absent from the reference.")
 
     # --- accepting --------------------------------------------------------------------------------------------------
     def accept_slice(self) -> bool:
@@ -729,7 +705,7 @@ class ReviewWorkspace(QWidget):
             return False    # the session said why; the strokes wait safely in the journal
         chosen = range(s.image.shape[0]) if slices is None else slices
         labels, prediction = s.labels(case_id), s.prediction(case_id)
-        replaced = [z for z in chosen if labels[z].any() and not np.array_equal(labels[z], prediction[z])]
+        replaced = model.replaced_slices(labels, prediction, chosen)
         if replaced and not self._confirm_replace(case_id, replaced):
             return False
         try:
@@ -738,8 +714,7 @@ class ReviewWorkspace(QWidget):
             QMessageBox.warning(self, "Could not accept the prediction", str(exc))
             return False
         s.reload_case(case_id)
-        what = f"slice {slices[0] + 1}" if slices is not None and len(slices) == 1 else "every slice"
-        s.message.emit(f"Accepted the prediction of {case_id}, {what}: now approved labels, marked done.")
+        s.message.emit(model.accepted_message(case_id, slices))
         self._slice_changed(s.z)
         return True
 
@@ -747,13 +722,10 @@ class ReviewWorkspace(QWidget):
         s = self.session
         if s.project is None or not s.case_id:
             return False
-        if s.read_only:
-            s.message.emit("This project is open read-only: predictions cannot be accepted.")
-            return False
-        if s.prediction() is None:
-            s.message.emit(f"{s.case_id} has no prediction yet: run the model on it first.")
-            return False
-        return True
+        refusal = model.accept_refusal(s)
+        if refusal:
+            s.message.emit(refusal)
+        return not refusal
 
     def _confirm_replace(self, case_id: str, slices: list[int]) -> bool:
         listed = ", ".join(str(z + 1) for z in slices[:12]) + (" …" if len(slices) > 12 else "")
@@ -797,17 +769,11 @@ class ReviewWorkspace(QWidget):
         scope = self.scope.currentData()
         cases = self._scope_cases(scope)
         if not cases:
-            empty = {"selected": "Select the cases to predict in the table first (Ctrl+click, Shift+click).",
-                     "unlabelled": "Every real case has labelled slices; choose “All real cases” to predict them.",
-                     "synthetic": "This project has no synthetic cases."}
-            return self._fail(empty.get(scope, "This project has no cases to predict."))
+            return self._fail(model.EMPTY_SCOPE.get(scope, "This project has no cases to predict."))
         self._output = Path(tempfile.mkdtemp(prefix="sra-seg-review-"))
-        self._run_project, self._run_total = s.project, len(cases)
-        self._run_imported, self._run_problems, self._cancelled = [], [], False
-        which = ["--role", scope] if scope in ("real", "synthetic") else ["--cases", *cases]
+        self._run_project, self._tally = s.project, PredictionRun(total=len(cases))
         options = PredictOptions(checkpoint=str(checkpoint), tta=self.tta.isChecked())
-        args = ["project", "predict", str(s.project.path), "--output", str(self._output), "--events", "-", *which,
-                *options.cli_args()]
+        args = model.predict_args(s.project.path, self._output, scope, cases, options)
         self.run_error.setVisible(False)
         self.progress.setRange(0, 0)    # busy until the model is loaded
         self.progress.setFormat("loading the model…")
@@ -818,7 +784,7 @@ class ReviewWorkspace(QWidget):
 
     def cancel(self) -> None:
         if self.run.running:
-            self._cancelled = True
+            self._tally.cancelled = True
             self._set_status("Cancelling…")
             self.run.stop()
 
@@ -844,16 +810,16 @@ class ReviewWorkspace(QWidget):
             self.progress.setValue(event.iteration)
             self._set_status(f"Predicted {event.case} ({event.iteration} of {event.total})")
         elif event.event == "warning" and event.message:
-            self._run_problems.append(event.message)
+            self._tally.problems.append(event.message)
 
     def _import(self, case_id: str) -> None:
         s = self.session
         try:
             import_prediction(s.project, case_id, self._output)
         except SraSegError as exc:
-            self._run_problems.append(f"case {case_id} could not be stored: {exc}")
+            self._tally.problems.append(f"case {case_id} could not be stored: {exc}")
             return
-        self._run_imported.append(case_id)
+        self._tally.imported.append(case_id)
         s.forget_prediction(case_id)   # the table row and the views update through predictionChanged
 
     def _run_finished(self, code: int, error: str) -> None:
@@ -864,27 +830,19 @@ class ReviewWorkspace(QWidget):
             self._run_project = None
             self._update_controls()
             return
-        done = len(self._run_imported)
-        if self._cancelled:
-            self._set_status(f"Cancelled: {done} of {self._run_total} case(s) predicted and kept.")
-        elif code in (0, 1) and done:
-            self._set_status(f"Predicted {done} case(s); the most uncertain are listed first.")
-        else:
-            self._set_status("")
-        if self._run_problems:
-            self._fail("\n".join(self._run_problems[:8]) + (f"\n… and {len(self._run_problems) - 8} more"
-                                                               if len(self._run_problems) > 8 else ""))
-        elif code not in (0, 1) and not self._cancelled:
-            tail = error or (self.run.stderr_tail[-1] if self.run.stderr_tail else "")
-            self._fail(f"The model could not run: {tail or f'the process stopped with exit code {code}'}")
-        self.progress.setRange(0, max(self._run_total, 1))
-        self.progress.setValue(done)
+        tally = self._tally
+        self._set_status(tally.status_text(code))
+        error_text = tally.error_text(code, error, self.run.stderr_tail)
+        if error_text:
+            self._fail(error_text)
+        self.progress.setRange(0, max(tally.total, 1))
+        self.progress.setValue(len(tally.imported))
         self.progress.setFormat("%v / %m cases")
         self._run_project = None
         self._refresh_scopes()
         self._update_controls()
         s = self.session
-        if self._run_imported and s.project is not None and s.prediction() is None and self.table.rowCount():
+        if tally.imported and s.project is not None and s.prediction() is None and self.table.rowCount():
             self._show_row(0)   # nothing to review where we are: go to the most uncertain case
 
     def _update_controls(self) -> None:
@@ -906,29 +864,3 @@ class ReviewWorkspace(QWidget):
         self.previous_button.setEnabled(has_rows)
 
 
-def _uncertainty_tip(report: dict | None) -> str:
-    if not report:
-        return "Not predicted yet"
-    method = report.get("uncertainty_method")
-    text = ("mean predictive entropy (0: certain, 1: every class equally likely)" if method == "entropy" else
-            "mean variance of the class probabilities across flips (0: the flips agree)")
-    pixels = report.get("foreground_pixels")
-    where = " over the predicted structure" if pixels else "; the model predicted no structure in this case"
-    return f"{text}{where}"
-
-
-def _status_tip(predicted: bool, done: int, slices: int) -> str:
-    if not predicted:
-        return f"Not predicted yet; {done} of {slices} slices done"
-    if done == slices:
-        return "Every slice done"
-    return f"{done} of {slices} slices done" if done else "To review: no slice accepted or labelled yet"
-
-
-def _number(value, scale: float = 1) -> str:
-    return NO_VALUE if value is None else f"{scale * value:.1f}"
-
-
-def _mean(values) -> float | None:
-    finite = [v for v in values if v is not None and math.isfinite(v)]
-    return sum(finite) / len(finite) if finite else None

@@ -19,48 +19,20 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
-from sra_seg_core.config import RunConfig, preset, save_config_file
+from sra_seg_core.config import RunConfig
 from sra_seg_core.errors import SraSegError
 from sra_seg_core.events import format_event
 from sra_seg_core import runs
-from sra_seg_app.model import run_folder as rf
 from sra_seg_app.widgets.config_form import ConfigForm, spin_box
 from sra_seg_app.theme import icon
-from sra_seg_app.model.train import FileTail, RunMonitor, RunProgress, dice_text, parse_event_lines
+from sra_seg_app.model.train import (
+    STAGE_NAMES, RunMonitor, RunProgress, can_resume, can_start, dice_text, duration_text, failure_message,
+    initial_config, latest_checkpoint, launch_resume, launch_training, run_row_status, stage_text, title_state,
+)
 from sra_seg_app.widgets.train_plots import TrainingCurves
 
 STOP_TIMEOUT_MS = 20_000
 LOG_LINES = 5000
-STAGE_NAMES = {"pretrain": "pre-training", "selftrain": "self-training"}
-WEIGHTS_ADVICE = ("In the form: choose a DINOv2 weights file under Similarity alignment, or tick “Allow an untrained "
-                  "encoder” (tests and demos only).")
-
-
-def failure_message(progress: RunProgress, log_lines: list[str], run_dir: Path) -> str:
-    """What went wrong and what to do, from the run's error event or, failing that, the tail of its train.log."""
-    cli_error = runs.last_error_line(log_lines)
-    if progress.status == "failed":
-        text = f"Training failed: {progress.error}"
-        if cli_error and cli_error not in progress.error:
-            text += f"\n{cli_error}"
-    elif cli_error:
-        text = f"Training failed: {cli_error}"
-    else:
-        text = "The training process ended without finishing: it crashed, was killed, or ran out of memory."
-        if log_lines:
-            text += "\nLast lines of train.log:\n" + "\n".join(log_lines[-6:])
-    everything = "\n".join([progress.error, *log_lines])
-    for advice in (rf.advice_for(everything), WEIGHTS_ADVICE if "--dinov2-weights" in everything else ""):
-        if advice:
-            text += f"\n{advice}"
-    return f"{text}\nFull log: {run_dir / runs.LOG_FILE}"
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h} h {m:02d} min" if h else f"{m} min {s:02d} s" if m else f"{s} s"
 
 
 class TrainWorkspace(QWidget):
@@ -272,21 +244,7 @@ class TrainWorkspace(QWidget):
         self._update_buttons()
 
     def _initial_config(self) -> RunConfig:
-        """The latest run's settings, else the demo preset for the demo project, else the paper's defaults."""
-        project = self.session.project
-        for run in self._runs:
-            config = runs.read_config(run.path)
-            if config is not None:
-                break
-        else:
-            config = RunConfig()
-            if "demo" in project.settings:
-                # The demo must train out of the box on an offline machine: the untrained encoder is allowed,
-                # and the form's amber status line and the run's banner say what that means.
-                config = preset("demo")
-                config.alignment.allow_untrained = True
-        config.data.root = str(project.path)
-        return config
+        return initial_config(self.session.project, self._runs)
 
     def _reattach(self) -> bool:
         """Follow a run of this project whose process is still training (started before this window opened)."""
@@ -323,10 +281,7 @@ class TrainWorkspace(QWidget):
         try:
             config.validate()
             self.session.save()   # the trainer reads the label files
-            run_dir = project.new_run_dir(prefix=config.train.method)
-            config_path = save_config_file(config, run_dir / runs.CONFIG_FILE)
-            process = rf.launch(["train", "--data", str(project.path), "--out", str(run_dir), "--config",
-                                 str(config_path), "--quiet"], run_dir, project.path)
+            run_dir, process = launch_training(project, config)
         except SraSegError as exc:
             self._show_error(f"Cannot start training: {exc}")
             return
@@ -374,16 +329,12 @@ class TrainWorkspace(QWidget):
         if config is None:
             self._show_error(f"Cannot resume {run.name}: its config.yaml is missing or damaged.")
             return
-        history = RunProgress.for_config(config)
-        for event in parse_event_lines(FileTail(run.path / runs.EVENTS_FILE).read_lines()):
-            history.add(event)
-        dialog = ResumeDialog(run, config, history.latest_checkpoint, parent=self)
+        dialog = ResumeDialog(run, config, latest_checkpoint(run.path, config), parent=self)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return
         pretrain, selftrain = dialog.iterations()
         try:
-            config = runs.resume_config(run.path, pretrain_iters=pretrain, selftrain_iters=selftrain)
-            process = rf.launch([*runs.resume_args(run.path, config), "--quiet"], run.path, project.path)
+            config, process = launch_resume(project, run.path, pretrain, selftrain)
         except (SraSegError, OSError) as exc:
             self._show_error(f"Cannot resume {run.name}: {exc}")
             return
@@ -405,13 +356,7 @@ class TrainWorkspace(QWidget):
         table.blockSignals(True)
         table.setRowCount(len(self._runs))
         for row, run in enumerate(self._runs):
-            status = run.status
-            if self.monitor.live and run.path == self.monitor.run_dir:
-                status = "stopping" if self.monitor.stop_requested else "running"
-            best = run.best_dice
-            if run.path == self.monitor.run_dir and self.monitor.progress.best_dice is not None:
-                best = self.monitor.progress.best_dice   # the header's figure, live from the events
-            best = dice_text(best)
+            status, best = run_row_status(run, self.monitor)
             started = time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started)) if run.started else "–"
             for col, text in enumerate((run.name, run.method, status, best, started)):
                 item = QTableWidgetItem(text)
@@ -493,14 +438,14 @@ class TrainWorkspace(QWidget):
         m, p = self.monitor, self.monitor.progress
         if m.run_dir is None:
             return
-        state = ("stopping…" if m.stop_requested else "running") if m.live else (p.status or "")
+        state = title_state(m)
         self.run_title.setText(f"{m.run_dir.name}  ·  {state}" if state else m.run_dir.name)
         self.progress_bar.setFormat("%v / %m iterations  (%p %)")
         self.progress_bar.setRange(0, max(1, p.total_iterations))
         self.progress_bar.setValue(min(p.global_iteration, max(1, p.total_iterations)))
         self.stage_label.setText(self._stage_text(p))
         eta = p.eta_now() if m.live else None
-        self.eta_label.setText(f"ETA {_duration(eta)}" if eta is not None else "")
+        self.eta_label.setText(f"ETA {duration_text(eta)}" if eta is not None else "")
         self.rate_label.setText(f"{p.throughput:.2f} it/s" if p.throughput else "")
         if p.memory_mb:
             where = "GPU memory" if p.device.startswith("cuda") else "memory"
@@ -514,27 +459,7 @@ class TrainWorkspace(QWidget):
             label.setVisible(bool(label.text()))
 
     def _stage_text(self, p: RunProgress) -> str:
-        if p.status == "finished":
-            best = f": best validation Dice {dice_text(p.best_dice)}"
-            return f"Finished{best}. Run the model on cases in the Review workspace."
-        if p.status == "stopped":
-            if p.latest_checkpoint:
-                stage, iteration = p.latest_checkpoint
-                return (f"Stopped. The latest checkpoint ({STAGE_NAMES.get(stage, stage)}, iteration {iteration}) "
-                        "is saved: Resume continues from it.")
-            return "Stopped before the first checkpoint: start a new run."
-        if p.status in ("failed", runs.DIED):
-            return "Training did not finish (see the message below)."
-        if not p.stage:
-            waited = (f" ({time.monotonic() - self.monitor.started_at:.0f} s)"
-                      if self.monitor.live and self.monitor.started_at else "")
-            return (f"Preparing: {p.stage_message}…{waited}" if p.stage_message else
-                    f"Starting the training process (loading PyTorch)…{waited}")
-        stages = len(p.totals) or 1
-        where = f"Stage {p.stage_number} of {stages}" if stages > 1 else "Supervised"
-        total = p.totals.get(p.stage)
-        count = f"iteration {p.iteration:,} / {total:,}" if total else f"iteration {p.iteration:,}"
-        return f"{where} · {p.stage_message or STAGE_NAMES.get(p.stage, p.stage)} · {count}"
+        return stage_text(self.monitor)
 
     def _show_error(self, text: str) -> None:
         self.error_label.setText(text)
@@ -546,12 +471,12 @@ class TrainWorkspace(QWidget):
         # One of the two at a time: the style sheet gives disabled primary / danger buttons no look of their own.
         self.start_button.setVisible(not live)
         self.stop_button.setVisible(live)
-        self.start_button.setEnabled(project is not None and not project.read_only)
+        self.start_button.setEnabled(can_start(project))
         self.stop_button.setEnabled(not self.monitor.stop_requested)
         self.stop_button.setText("  Stopping…" if live and self.monitor.stop_requested else "  Stop")
         self.form.setEnabled(not live)
         run = self._selected_run()
-        resumable = run is not None and not live and project is not None and not project.read_only and run.resumable
+        resumable = can_resume(project, run, self.monitor)
         self.resume_button.setEnabled(resumable)
         self.resume_main.setVisible(resumable)
         if resumable:

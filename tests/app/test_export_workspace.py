@@ -140,3 +140,27 @@ def test_cancel_stops_the_child_and_keeps_what_was_written(workspace, session, q
     assert "Stopped after" in workspace.summary.text()
     assert json.loads((tmp_path / "out" / "export.json").read_text())["cancelled"] is True
     assert not list((tmp_path / "out").rglob(".*.tmp*"))  # stopped between files, not killed mid-write
+
+
+def test_a_folder_holding_other_files_is_used_only_after_the_user_agrees(workspace, qtbot, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    asked = []
+    monkeypatch.setattr(workspace, "confirm_non_empty", lambda folder: asked.append(folder) or False)
+    workspace.folder_edit.setText(str(out))
+    assert not workspace.start_export() and not workspace.run.running
+    monkeypatch.setattr(workspace, "confirm_non_empty", lambda folder: asked.append(folder) or True)
+    export(workspace, qtbot, out)
+    assert asked == [out, out] and "--overwrite" in workspace.run.args
+    assert (out / "export.json").exists() and (out / "notes.txt").read_text() == "mine"
+    assert not workspace.error_label.isVisible()
+
+
+def test_the_dicom_seg_format_is_offered_and_skips_cases_not_from_dicom(workspace, qtbot, tmp_path):
+    workspace.format_buttons["dicom_seg"].setChecked(True)
+    assert workspace.export_options().dicom_seg and "--dicom-seg" in workspace.export_options().cli_args()
+    export(workspace, qtbot, tmp_path / "out")
+    problems = [workspace.problems.item(k).text() for k in range(workspace.problems.count())]
+    assert any("DICOM" in text for text in problems)   # the demo's cases come from NIfTI files
+    assert json.loads((tmp_path / "out" / "export.json").read_text())["formats"]["dicom_seg"] is True

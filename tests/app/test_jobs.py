@@ -79,3 +79,24 @@ def test_a_worker_hands_its_result_or_its_error_to_the_gui_thread(qapp, qtbot):
     assert run_blocking(lambda: "read") == "read"
     with pytest.raises(ZeroDivisionError):
         run_blocking(lambda: 1 / 0)
+
+
+def test_a_launched_worker_is_kept_until_it_ends_and_stops_when_cancelled(qapp, qtbot):
+    import threading
+
+    from sra_seg_app.model.worker import Worker
+
+    release = threading.Event()
+
+    def steps(worker):
+        while not worker.cancelled:
+            release.wait(0.01)
+        return "stopped"
+
+    Worker(steps).launch()   # no reference kept here: a collected running QThread would abort the process
+    assert len(Worker._live) == 1
+    (worker,) = Worker._live
+    with qtbot.waitSignal(worker.done, timeout=10_000) as done:
+        worker.cancel()
+    assert done.args == ["stopped"]
+    qtbot.waitUntil(lambda: not Worker._live, timeout=5_000)

@@ -326,6 +326,17 @@ def test_metrics_are_shown_for_a_case_with_a_reference(workspace):
     assert workspace.metrics.isVisibleTo(workspace) and not workspace.metrics_note.isVisibleTo(workspace)
 
 
+def test_a_class_the_model_did_not_predict_shows_no_prediction_not_a_perfect_distance(workspace):
+    report = workspace.session.project.settings["review"][REFERENCE_CASE]
+    first = report["metrics"][0]
+    first.update(dice=0.0, jaccard=0.0, hd95=0.0, asd=0.0, hd95_mm=0.0, asd_mm=0.0, missing_prediction=True)
+    others = [m["hd95_mm"] for m in report["metrics"][1:] if not m["missing_prediction"] and m["hd95_mm"] is not None]
+    workspace.show_case(REFERENCE_CASE)
+    table = workspace.metrics
+    assert table.item(0, 2).text() == "no prediction" and table.item(0, 1).text() == "0.0"
+    assert table.item(table.rowCount() - 1, 2).text() == f"{sum(others) / len(others):.1f}"
+
+
 def test_a_case_without_a_reference_explains_why_there_are_no_metrics(workspace):
     workspace.show_case(APPROVED_CASE)
     assert not workspace.metrics.isVisibleTo(workspace)

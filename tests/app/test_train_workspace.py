@@ -330,6 +330,28 @@ def test_can_close_stop_training_signals_the_run(workspace, session, monkeypatch
     assert process.wait(10) == -15
 
 
+def test_the_followed_run_passes_through_the_job_states(workspace, session, qtbot):
+    from sra_seg_app.model.jobs import JobState
+
+    states = []
+    workspace.monitor.stateChanged.connect(states.append)
+    workspace.show_run(fake_run(session.project.runs_dir, "live", [], {}), process=stand_in())
+    assert workspace.monitor.state == JobState.RUNNING
+    workspace.monitor.request_stop()
+    qtbot.waitUntil(lambda: not workspace.monitor.live, timeout=10_000)
+    assert states == ["running", "cancelling", "finished"] and workspace.monitor.progress.status == "stopped"
+
+
+def test_a_run_whose_process_died_ends_as_a_failed_job(workspace, session, qtbot):
+    from sra_seg_app.model.jobs import JobState
+
+    process = stand_in()
+    workspace.show_run(fake_run(session.project.runs_dir, "dies", [], {}), process=process)
+    process.kill()
+    qtbot.waitUntil(lambda: not workspace.monitor.live, timeout=10_000)
+    assert workspace.monitor.state == JobState.FAILED and workspace.monitor.progress.status == runs.DIED
+
+
 def test_a_run_that_ignores_stop_is_offered_a_kill(workspace, session, qtbot):
     process = stand_in(ignore_sigterm=True)
     workspace.show_run(fake_run(session.project.runs_dir, "stubborn", [], {}), process=process)
