@@ -25,6 +25,7 @@ class AssistPanel(QWidget):
     undo step; the workspace tells the panel the current slice (:meth:`set_slice`)."""
 
     accepted = Signal(list)
+    proposeRequested = Signal()   # the workspace runs the proposal off the GUI thread
 
     def __init__(self, class_names: list[str], parent=None):
         super().__init__(parent)
@@ -63,13 +64,16 @@ class AssistPanel(QWidget):
         layout.addWidget(self.three_d)
         layout.addWidget(self.paint_over)
 
+        self.uncertainty = QCheckBox("Show uncertainty (U)", toolTip="Overlay the proposal's entropy: magenta "
+                                     "where the model is unsure")
+        layout.addWidget(self.uncertainty)
+
         accept_box = QGroupBox("Accept classes")
         accept_layout = QVBoxLayout(accept_box)
         self.class_boxes: dict[int, QCheckBox] = {}
-        for value, name in enumerate(class_names, start=1):
-            box = QCheckBox(f"{value} {name}", checked=True)
-            self.class_boxes[value] = box
-            accept_layout.addWidget(box)
+        self._class_layout = QVBoxLayout()
+        accept_layout.addLayout(self._class_layout)
+        self.set_classes(class_names)
         buttons = QHBoxLayout()
         self.accept_button = QPushButton("Accept (Enter)")
         self.accept_button.clicked.connect(self.accept)
@@ -90,11 +94,27 @@ class AssistPanel(QWidget):
         if self.model is not None:
             for signal in (self.model.settingsChanged, self.model.previewChanged, self.model.sourceChanged):
                 signal.disconnect(self._sync)
+            self.model.busyChanged.disconnect(self._busy)
         self.model = model
         if model is not None:
             for signal in (model.settingsChanged, model.previewChanged, model.sourceChanged):
                 signal.connect(self._sync)
+            model.busyChanged.connect(self._busy)
         self._sync()
+
+    def _busy(self, _on: bool) -> None:
+        self._sync()
+
+    def set_classes(self, class_names: list[str]) -> None:
+        """One 'accept' box per class (1..N), all checked."""
+        for box in self.class_boxes.values():
+            self._class_layout.removeWidget(box)
+            box.deleteLater()
+        self.class_boxes = {}
+        for value, name in enumerate(class_names, start=1):
+            box = QCheckBox(f"{value} {name}", checked=True)
+            self.class_boxes[value] = box
+            self._class_layout.addWidget(box)
 
     def set_slice(self, z: int) -> None:
         self.z = int(z)
@@ -113,7 +133,7 @@ class AssistPanel(QWidget):
             return
         self.model.set_tool(tool)
         if tool == Tool.PROPOSE and self.model.model is not None:
-            self.model.propose([self.z])
+            self.proposeRequested.emit()
         elif tool == Tool.PROPAGATE and self.z + 1 < self.model.labels.shape[0]:
             self.model.propagate_to(self.z, self.z + 1)
 
@@ -147,4 +167,4 @@ class AssistPanel(QWidget):
         has_preview = model.preview is not None
         self.accept_button.setEnabled(has_preview)
         self.cancel_button.setEnabled(has_preview)
-        self.status.setText(model.status)
+        self.status.setText(model.status + ("  — segmenting…" if model.busy else ""))

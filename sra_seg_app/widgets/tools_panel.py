@@ -1,20 +1,32 @@
-"""The tools/labels dock: tool, brush size, classes, overlay, slice status and slice-to-slice helpers."""
+"""The tools/labels dock: tool, brush size, classes, overlay, slice status and slice-to-slice helpers.
+
+The brush size is shown as a diameter (px, and mm on the open image's grid); the tool state keeps its radius.
+"""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QPixmap
 from PySide6.QtWidgets import (
-    QButtonGroup, QCheckBox, QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
+    QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
     QPushButton, QSlider, QSpinBox, QToolButton, QVBoxLayout, QWidget,
 )
 
 from sra_seg_app.theme import icon
 
+from sra_seg_app.model.window_presets import CUSTOM, PRESETS
+
 TOOL_BUTTONS = (("brush", "fa5s.paint-brush", "Brush (B)"), ("eraser", "fa5s.eraser", "Eraser (E)"),
-                ("fill", "fa5s.fill-drip", "Flood fill (F)"), ("polygon", "fa5s.draw-polygon", "Polygon (P): click "
-                 "vertices, double-click to close, right-click to cancel"), ("pan", "fa5s.hand-paper", "Pan (H)"))
-WINDOW_PRESETS = ("Auto (1–99 %)", "Full range", "Soft (5–95 %)", "Wide (0.5–99.5 %)")
+                ("smart_fill", "fa5s.magic", "Smart fill (F): click inside a structure for a preview; the wheel or "
+                 "the Assist slider sets the tolerance; Enter or a click inside accepts, Esc cancels"),
+                ("scribble", "fa5s.highlighter", "Scribble (S): a few strokes per class, and background strokes "
+                 "(class 0, or Shift while drawing); the preview follows each stroke; Enter accepts"),
+                ("fill", "fa5s.fill-drip", "Flood fill (Shift+F): the connected region of one label, no intensity "
+                 "bound"),
+                ("polygon", "fa5s.draw-polygon", "Polygon (P): click vertices, double-click to close, right-click "
+                 "to cancel"), ("pan", "fa5s.hand-paper", "Pan (H)"))
+TOOL_TEXT = {"smart_fill": "Smart fill", "scribble": "Scribble"}
+WINDOW_PRESETS = PRESETS
 
 
 def swatch(color: str, size: int = 14) -> QPixmap:
@@ -32,6 +44,7 @@ class ToolsPanel(QWidget):
     layerChanged = Signal(str)
     overwriteChanged = Signal(bool)
     windowPreset = Signal(str)
+    windowValues = Signal(float, float)   # typed level (centre) and width
     action = Signal(str)     # copy-prev, copy-next, interpolate, done, progress, flag, clear-status, next-unlabelled
 
     def __init__(self, parent=None):
@@ -47,7 +60,7 @@ class ToolsPanel(QWidget):
         for k, (name, icon_name, tip) in enumerate(TOOL_BUTTONS):
             button = QToolButton(checkable=True, toolTip=tip)
             button.setIcon(icon(icon_name))
-            button.setText(name.capitalize())
+            button.setText(TOOL_TEXT.get(name, name.capitalize()))
             button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
             button.setMinimumWidth(64)
             button.clicked.connect(lambda _=False, n=name: self.set_tool(n))
@@ -55,21 +68,26 @@ class ToolsPanel(QWidget):
             self.tool_buttons[name] = button
             grid.addWidget(button, k // 3, k % 3)
         size_row = QHBoxLayout()
-        size_row.addWidget(QLabel("Size"))
-        self.size_slider = QSlider(Qt.Orientation.Horizontal, minimum=1, maximum=60, value=4,
-                                   toolTip="Brush radius in pixels ([ and ] change it)")
-        self.size_spin = QSpinBox(minimum=1, maximum=200, value=4, suffix=" px")
+        size_row.addWidget(QLabel("Ø"))
+        self.size_slider = QSlider(Qt.Orientation.Horizontal, minimum=1, maximum=120, value=8,
+                                   toolTip="Brush diameter in pixels ([ and ] change it)")
+        self.size_spin = QSpinBox(minimum=1, maximum=400, value=8, suffix=" px", toolTip="Brush diameter")
+        self.size_mm = QLabel("", objectName="muted")
+        self.size_mm.setMinimumWidth(56)
+        self.pixel_mm = 0.0   # in-plane pixel size of the open image (0: none open)
         self.size_slider.valueChanged.connect(self.size_spin.setValue)
-        self.size_spin.valueChanged.connect(self._radius)
+        self.size_spin.valueChanged.connect(self._diameter)
         size_row.addWidget(self.size_slider, 1)
         size_row.addWidget(self.size_spin)
-        grid.addLayout(size_row, 2, 0, 1, 3)
+        size_row.addWidget(self.size_mm)
+        rows = (len(TOOL_BUTTONS) + 2) // 3
+        grid.addLayout(size_row, rows, 0, 1, 3)
         self.overwrite = QCheckBox("Paint over other classes", checked=True)
         self.overwrite.toggled.connect(self.overwriteChanged)
-        grid.addWidget(self.overwrite, 3, 0, 1, 3)
+        grid.addWidget(self.overwrite, rows + 1, 0, 1, 3)
         layout.addWidget(tools)
 
-        classes = QGroupBox("Classes (1–9)")
+        self.classes_box = classes = QGroupBox("Classes")
         cl = QVBoxLayout(classes)
         self.class_list = QListWidget()
         self.class_list.setMaximumHeight(150)
@@ -97,8 +115,20 @@ class ToolsPanel(QWidget):
         self.window = QComboBox()
         self.window.addItems(WINDOW_PRESETS)
         self.window.setToolTip("Window/level preset (right-drag on the image adjusts it)")
-        self.window.activated.connect(lambda i: self.windowPreset.emit(WINDOW_PRESETS[i]))
+        self.window.addItem(CUSTOM)
+        self.window.activated.connect(lambda i: i < len(WINDOW_PRESETS) and self.windowPreset.emit(WINDOW_PRESETS[i]))
         ol.addWidget(self.window, 3, 1)
+        wl_row = QHBoxLayout()
+        self.level_spin = QDoubleSpinBox(minimum=-1e6, maximum=1e6, decimals=1, prefix="L ",
+                                         toolTip="Window level (centre), in image units (HU for CT)")
+        self.width_spin = QDoubleSpinBox(minimum=1e-3, maximum=2e6, decimals=1, prefix="W ",
+                                         toolTip="Window width, in image units (HU for CT)")
+        for spin in (self.level_spin, self.width_spin):
+            spin.setKeyboardTracking(False)
+            spin.valueChanged.connect(lambda _v: self.windowValues.emit(self.level_spin.value(),
+                                                                        self.width_spin.value()))
+            wl_row.addWidget(spin)
+        ol.addLayout(wl_row, 4, 0, 1, 2)
         layout.addWidget(overlay)
 
         slices = QGroupBox("Slice")
@@ -131,7 +161,15 @@ class ToolsPanel(QWidget):
             item.setData(Qt.ItemDataRole.UserRole, c.value)
             item.setToolTip(f"Press {c.value} to paint {c.name}" if c.value <= 9 else c.name)
             self.class_list.addItem(item)
+        # class 0: erases with the brush, marks background with the scribble tool
+        item = QListWidgetItem("0  Background")
+        item.setIcon(swatch("#f5f5f5"))
+        item.setData(Qt.ItemDataRole.UserRole, 0)
+        item.setToolTip("Press 0: background scribbles (the brush erases with it)")
+        self.class_list.addItem(item)
         self.class_list.blockSignals(False)
+        keys = f"1–{min(len(classes), 9)}" if len(classes) > 1 else "1"
+        self.classes_box.setTitle(f"Classes ({keys}, 0 background)" if classes else "Classes")
         if classes:
             self.class_list.setCurrentRow(0)
 
@@ -145,14 +183,37 @@ class ToolsPanel(QWidget):
         self.toolChanged.emit(name)
 
     def step_radius(self, delta: int) -> None:
-        self.size_spin.setValue(max(1, self.size_spin.value() + delta))
+        """[ / ]: one pixel of radius, two of diameter."""
+        self.size_spin.setValue(max(1, self.size_spin.value() + 2 * delta))
+
+    def set_pixel_size(self, mm: float) -> None:
+        """The open image's in-plane pixel size (mm), for the diameter in mm (0: no image)."""
+        self.pixel_mm = float(mm)
+        self._show_mm()
+
+    def set_tool_shown(self, name: str) -> None:
+        """Check ``name``'s button without emitting (the tool state changed elsewhere)."""
+        if name in self.tool_buttons:
+            self.tool_buttons[name].setChecked(True)
+
+    def show_window(self, level: float, width: float, preset: str) -> None:
+        """The window now shown: its numbers in the fields and ``preset`` (a preset's name or "Custom") in the box."""
+        for spin, value in ((self.level_spin, level), (self.width_spin, width)):
+            spin.blockSignals(True)
+            spin.setValue(value)
+            spin.blockSignals(False)
+        self.window.setCurrentText(preset)
 
     # --- signals out ----------------------------------------------------------------------------------------------
-    def _radius(self, value: int) -> None:
+    def _diameter(self, value: int) -> None:
         self.size_slider.blockSignals(True)
         self.size_slider.setValue(min(value, self.size_slider.maximum()))
         self.size_slider.blockSignals(False)
-        self.radiusChanged.emit(float(value))
+        self._show_mm()
+        self.radiusChanged.emit(value / 2)
+
+    def _show_mm(self) -> None:
+        self.size_mm.setText(f"{self.size_spin.value() * self.pixel_mm:.1f} mm" if self.pixel_mm else "")
 
     def _class_row(self, row: int) -> None:
         item = self.class_list.item(row)
