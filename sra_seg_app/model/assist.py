@@ -210,16 +210,16 @@ class AssistModel(QObject):
             self._stale = True
             return
         scribbles, three_d, generation = self.scribbles.copy(), self.three_d, self._generation
-        self._worker = Worker(lambda _w: self._segmentation(scribbles, three_d), self)
+        self._worker = Worker(lambda _w: self._segmentation(scribbles, three_d))
         self._worker.done.connect(lambda result: self._segmented(result, generation))
         self._worker.failed.connect(lambda exc: self._segmented(None, generation, exc))
         self._worker.start()
         self.busyChanged.emit(True)
 
     def _segmented(self, result, generation: int, error: BaseException | None = None) -> None:
+        # kept (not deleted) until the next run: a QThread must not die inside its own finished signal
         self._worker.wait()
-        self._worker.deleteLater()
-        self._worker = None
+        self._last_worker, self._worker = self._worker, None
         if error is not None:
             self.failed.emit(f"Scribble segmentation failed: {error}")
         elif self._stale:

@@ -152,11 +152,11 @@ class LabelWorkspace(QWidget):
         if a is None or a.model is None or self._propose_worker is not None:
             return
         slices = None if whole_case else [self.session.z]
-        worker = self._propose_worker = Worker(lambda _w: a.propose(slices), self)
+        worker = self._propose_worker = Worker(lambda _w: a.propose(slices))
 
         def ended(error=None):
-            self._propose_worker = None
-            worker.deleteLater()
+            # kept until the next proposal: a QThread must not die inside its own finished signal
+            self._last_propose_worker, self._propose_worker = worker, None
             if error is not None:
                 self.session.message.emit(f"Proposal failed: {error}")
         worker.done.connect(lambda _r: ended())

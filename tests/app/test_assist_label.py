@@ -1,0 +1,108 @@
+"""The assisted-labelling tools wired into the Label workspace, and the keyboard as a clinician expects it."""
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from sra_seg_app.model.assist import Tool
+
+
+def centre(window):
+    ny, nx = window.session.image.shape[1:]
+    return ny // 2, nx // 2
+
+
+def test_smart_fill_previews_then_enter_accepts_as_one_undo_step(opened, qtbot):
+    s, canvas, ws = opened.session, opened.canvas, opened.label_ws
+    before = s.labels()[s.z].copy()
+    qtbot.keyClick(opened, Qt.Key.Key_F)
+    assert canvas.tool == "smart_fill" and ws.assist.tool == Tool.SMART_FILL
+    canvas.smart_fill_at(*centre(opened))
+    assert canvas.ghost_item.isVisible() and np.array_equal(s.labels()[s.z], before)   # a preview only
+    area = int(ws.assist.preview_mask.sum())
+    ws.assist.wheel(-3)                                   # the wheel narrows the band while the preview shows
+    assert 0 < ws.assist.preview_mask.sum() <= area
+    qtbot.keyClick(opened, Qt.Key.Key_Return)
+    assert ws.assist.preview is None and not canvas.ghost_item.isVisible()
+    assert (s.labels()[s.z] != before).any()
+    s.history.undo()
+    assert np.array_equal(s.labels()[s.z], before)
+
+
+def test_a_click_inside_the_smart_fill_preview_accepts_it(opened):
+    s, canvas, ws = opened.session, opened.canvas, opened.label_ws
+    opened.tools.set_tool("smart_fill")
+    canvas.smart_fill_at(*centre(opened))
+    canvas.smart_fill_at(*centre(opened))
+    assert ws.assist.preview is None and s.labels()[s.z].any()
+
+
+def test_escape_cancels_the_preview_and_gives_the_keyboard_back_to_the_image(opened, qtbot):
+    canvas, ws = opened.canvas, opened.label_ws
+    opened.tools.set_tool("smart_fill")
+    canvas.smart_fill_at(*centre(opened))
+    opened.browser.filter.setFocus()
+    qtbot.keyClick(opened.browser.filter, Qt.Key.Key_Escape)
+    assert ws.assist.preview is None and not opened.session.labels().any()
+    assert canvas.hasFocus()
+
+
+def test_scribbles_give_a_preview_off_the_gui_thread_and_enter_accepts(opened, qtbot):
+    s, canvas, ws = opened.session, opened.canvas, opened.label_ws
+    r, c = centre(opened)
+    qtbot.keyClick(opened, Qt.Key.Key_S)
+    qtbot.keyClick(opened, Qt.Key.Key_3)
+    canvas.brush_radius = 1
+    canvas.scribble_at([(r - 2, c), (r + 2, c)])
+    canvas.scribble_at([(2, 2), (2, 20)], background=True)
+    assert canvas.scribble_item.isVisible()
+    ws.assist.wait()
+    assert ws.assist.preview is not None and ws.assist.preview[s.z, r, c] == 3
+    steps = len(s.history._undo) if hasattr(s.history, "_undo") else None
+    qtbot.keyClick(opened, Qt.Key.Key_Return)
+    assert s.labels()[s.z, r, c] == 3 and s.labels()[s.z, 2, 2] == 0
+    assert s.history.undo_text() == "Scribble"
+    s.history.undo()
+    assert not s.labels()[s.z].any() and (steps is None or len(s.history._undo) == steps)
+
+
+def test_number_keys_choose_the_class_unless_a_text_field_is_typed_in(opened, qtbot):
+    opened.browser.filter.setFocus()
+    qtbot.keyClick(opened.browser.filter, Qt.Key.Key_2)
+    assert opened.browser.filter.text() == "2" and opened.canvas.active_class != 2
+    opened.tools.class_list.setFocus()   # a list would jump to its row starting with "2"
+    qtbot.keyClick(opened.tools.class_list, Qt.Key.Key_2)
+    assert opened.canvas.active_class == 2
+
+
+def test_f1_shows_the_shortcut_sheet_listing_the_tool_keys(opened, qtbot):
+    qtbot.keyClick(opened, Qt.Key.Key_F1)
+    assert opened.help_sheet.isVisible()
+    assert "smart fill" in opened.help_sheet.text.text() and "Esc" in opened.help_sheet.text.text()
+    qtbot.keyClick(opened.help_sheet, Qt.Key.Key_Space)
+    assert not opened.help_sheet.isVisible()
+
+
+def test_ct_presets_and_typed_numbers_set_the_window_and_the_box_says_custom(opened):
+    s, t = opened.session, opened.tools
+    opened.label_ws.window_preset("CT soft tissue (W 400 / L 40)")
+    assert (s.window.low, s.window.high) == (-160.0, 240.0)
+    assert t.window.currentText().startswith("CT soft") and t.width_spin.value() == pytest.approx(400)
+    t.width_spin.setValue(300)
+    assert s.window.width == pytest.approx(300) and t.window.currentText() == "Custom"
+
+
+def test_brush_size_is_a_diameter_in_px_and_mm(opened):
+    t = opened.tools
+    t.size_spin.setValue(10)
+    assert opened.canvas.brush_radius == 5
+    mm = 10 * min(opened.session.image.spacing[:2])
+    assert t.size_mm.text() == f"{mm:.1f} mm"
+
+
+def test_the_slice_strip_has_a_legend_of_its_colours(opened):
+    from PySide6.QtWidgets import QLabel
+
+    texts = " ".join(label.text() for label in opened.label_ws.legend.findChildren(QLabel))
+    for name in ("not started", "in progress", "done", "flagged"):
+        assert name in texts
