@@ -133,7 +133,10 @@ class AssistModel(QObject):
         """The model's proposal for ``slices`` (None: the whole case) as the preview, with its uncertainty."""
         if self.model is None:
             raise RuntimeError("no model to propose with: train a run first (or pick one)")
-        proposal = propose(self.model, self.volume, slices)
+        self.show_proposal(propose(self.model, self.volume, slices))
+
+    def show_proposal(self, proposal: Proposal) -> None:
+        """Show a proposal computed elsewhere (the app runs the model in a worker thread) as the preview."""
         preview = np.zeros(self.labels.shape, np.uint8)
         mask = np.zeros(self.labels.shape, bool)
         uncertainty = np.zeros(self.labels.shape, np.float32)

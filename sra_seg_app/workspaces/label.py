@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from sra_seg_core import annotation as ann
+from sra_seg_core.assist.assistant import describe_model, latest_model
 from sra_seg_core.project import SliceStatus
 from sra_seg_app.widgets.assist_panel import AssistPanel
 from sra_seg_app.widgets.canvas import SliceCanvas
@@ -55,6 +56,7 @@ class LabelWorkspace(QWidget):
         self.preset: str | None = "Auto (1–99 %)"      # the window preset last chosen, "Custom" once changed
         self._preset_window: tuple[float, float] | None = None
         self._propose_worker: Worker | None = None
+        self._model_worker: Worker | None = None
         self.slider.valueChanged.connect(session.set_slice)
         self.strip.sliceClicked.connect(session.set_slice)
         self.canvas.wheelSlice.connect(session.step_slice)
@@ -106,6 +108,37 @@ class LabelWorkspace(QWidget):
         self.assist_panel.set_classes([c.name for c in s.project.classes] if s.project else [])
         self.assist_panel.bind(self.assist)
         self.canvas.set_assist(self.assist)
+        self.find_model()
+
+    def find_model(self) -> None:
+        """Load the project's newest model (best.pt, or latest.pt of a run still training) for proposals, in a
+        worker thread (torch loads in seconds); a model already loaded from that checkpoint is kept."""
+        s, a = self.session, self.assist
+        if a is None or s.project is None or self._model_worker is not None:
+            return
+        checkpoint = latest_model(s.project.runs_dir)
+        if checkpoint is None or a.model_info.get("checkpoint") == str(checkpoint):
+            return
+
+        def load(_w):
+            from sra_seg_core.assist.propose import load_proposer
+
+            return load_proposer(checkpoint, "cpu"), describe_model(checkpoint)
+
+        worker = self._model_worker = Worker(load)
+
+        def loaded(result):
+            self._last_model_worker, self._model_worker = worker, None
+            if self.assist is not None:
+                self.assist.set_model(*result)
+                self.session.message.emit(f"Proposals from {self.assist.status}")
+
+        def failed(exc):
+            self._last_model_worker, self._model_worker = worker, None
+            self.session.message.emit(f"Cannot load the model {checkpoint} for proposals: {exc}")
+        worker.done.connect(loaded)
+        worker.failed.connect(failed)
+        worker.start()
 
     def _tool_changed(self, name: str) -> None:
         """The canvas tool follows into the assist model (and a tool change drops a pending preview)."""
@@ -152,14 +185,21 @@ class LabelWorkspace(QWidget):
         if a is None or a.model is None or self._propose_worker is not None:
             return
         slices = None if whole_case else [self.session.z]
-        worker = self._propose_worker = Worker(lambda _w: a.propose(slices))
+        from sra_seg_core.assist.propose import propose
+
+        model, volume = a.model, a.volume
+        worker = self._propose_worker = Worker(lambda _w: propose(model, volume, slices))
 
         def ended(error=None):
             # kept until the next proposal: a QThread must not die inside its own finished signal
             self._last_propose_worker, self._propose_worker = worker, None
             if error is not None:
                 self.session.message.emit(f"Proposal failed: {error}")
-        worker.done.connect(lambda _r: ended())
+        def show(proposal):
+            ended()
+            if self.assist is a:   # still the same case
+                a.show_proposal(proposal)
+        worker.done.connect(show)
         worker.failed.connect(ended)
         worker.start()
         self.session.message.emit("Proposing…")

@@ -106,3 +106,26 @@ def test_the_slice_strip_has_a_legend_of_its_colours(opened):
     texts = " ".join(label.text() for label in opened.label_ws.legend.findChildren(QLabel))
     for name in ("not started", "in progress", "done", "flagged"):
         assert name in texts
+
+
+def test_propose_shows_the_models_labels_as_a_ghost_with_its_uncertainty_and_accepts_per_class(opened, qtbot):
+    import torch
+
+    from sra_seg_core.inference import LoadedModel
+    from sra_seg_core.model import UNet
+
+    s, canvas, ws = opened.session, opened.canvas, opened.label_ws
+    torch.manual_seed(0)
+    net = UNet(1, 4, (4, 8, 16, 32, 64), (0.0,) * 5).eval()
+    ws.assist.set_model(LoadedModel(net, 4, 32), {"run": "assistant-1", "labelled_slices": 7})
+    assert "assistant-1" in ws.assist_panel.status.text() and "7 labelled slices" in ws.assist_panel.status.text()
+    ws.assist_panel.tool_buttons[Tool.PROPOSE].click()
+    qtbot.waitUntil(lambda: ws.assist.preview is not None, timeout=20000)
+    assert canvas.ghost_item.isVisible()
+    qtbot.keyClick(opened, Qt.Key.Key_U)
+    assert canvas.uncertainty_item.isVisible()
+    for value, box in ws.assist_panel.class_boxes.items():
+        box.setChecked(value == 2)
+    expected = ws.assist.preview[s.z] == 2
+    qtbot.keyClick(opened, Qt.Key.Key_Return)
+    assert set(np.unique(s.labels()[s.z])) <= {0, 2} and np.array_equal(s.labels()[s.z] == 2, expected)
