@@ -107,8 +107,12 @@ class AssistPanel(QWidget):
 
     def set_classes(self, class_names: list[str]) -> None:
         """One 'accept' box per class (1..N), all checked."""
+        if [box.text() for box in self.class_boxes.values()] == [f"{v} {n}" for v, n in
+                                                                 enumerate(class_names, start=1)]:
+            return
         for box in self.class_boxes.values():
             self._class_layout.removeWidget(box)
+            box.hide()   # at once: deleteLater waits for the event loop
             box.deleteLater()
         self.class_boxes = {}
         for value, name in enumerate(class_names, start=1):

@@ -270,6 +270,12 @@ class SliceCanvas(pg.GraphicsView):
         data[edge] += GHOST_OUTLINE
         return data
 
+    def _place(self, item) -> None:
+        """Lay ``item`` over the slice in mm (pyqtgraph needs its image first: the rect scales the image's size)."""
+        sx, sy, _ = self.session.image.spacing
+        ny, nx = self.session.image.shape[1:]
+        item.setRect(QRectF(0, 0, nx * sx, ny * sy))
+
     def refresh_ghost(self) -> None:
         s, a = self.session, self.assist
         if s.image is None:
@@ -280,20 +286,24 @@ class SliceCanvas(pg.GraphicsView):
             lut = label_lut(colors, 0.30)
             lut[GHOST_OUTLINE:GHOST_OUTLINE + 128] = label_lut(colors, 1.0)[:128]
             self.ghost_item.setImage(data, lut=lut, levels=None, autoLevels=False)
+            self._place(self.ghost_item)
         self.ghost_item.setVisible(data is not None)
         scribbles = a.scribbles[s.z] if a is not None and a.scribbles.shape[0] > s.z else None
         shown = scribbles is not None and bool(scribbles.any())
         if shown:
             lut = label_lut({**colors, BACKGROUND: BACKGROUND_COLOR}, 1.0)
             self.scribble_item.setImage(scribbles, lut=lut, levels=None, autoLevels=False)
+            self._place(self.scribble_item)
         self.scribble_item.setVisible(shown)
         unsure = a.uncertainty[s.z] if a is not None and a.uncertainty is not None and self.show_uncertainty \
             else None
         if unsure is not None:
             rgba = np.zeros((*unsure.shape, 4), np.uint8)
             rgba[..., 0], rgba[..., 2] = 255, 255
-            rgba[..., 3] = (np.clip(unsure, 0, 1) * 200).astype(np.uint8)
+            # faint below 0.2 (an untrained net is unsure everywhere; the image must stay readable)
+            rgba[..., 3] = (np.clip((unsure - 0.2) / 0.8, 0, 1) * 150).astype(np.uint8)
             self.uncertainty_item.setImage(rgba, levels=None, autoLevels=False)
+            self._place(self.uncertainty_item)
         self.uncertainty_item.setVisible(unsure is not None)
 
     def smart_fill_at(self, row: float, col: float) -> None:
@@ -337,6 +347,7 @@ class SliceCanvas(pg.GraphicsView):
             data.flat[idx] = value
             lut = label_lut({**self.class_colors(), BACKGROUND: BACKGROUND_COLOR}, 1.0)
             self.scribble_item.setImage(data, lut=lut, levels=None, autoLevels=False)
+            self._place(self.scribble_item)
             self.scribble_item.setVisible(True)
 
     def scribble_at(self, points, *, background: bool = False) -> None:

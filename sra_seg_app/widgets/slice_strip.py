@@ -63,7 +63,7 @@ def status_legend() -> QWidget:
         label = QLabel(f'<span style="color:{STATUS_COLORS[key]}">■</span> {name}')
         label.setObjectName("muted")
         row.addWidget(label)
-    frame = QLabel('<span style="color:#f2f5f8">□</span> this slice')
+    frame = QLabel('<span style="color:#8a949e">▢</span> this slice (framed)')
     frame.setObjectName("muted")
     row.addWidget(frame)
     row.addStretch(1)

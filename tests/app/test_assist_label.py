@@ -19,6 +19,8 @@ def test_smart_fill_previews_then_enter_accepts_as_one_undo_step(opened, qtbot):
     assert canvas.tool == "smart_fill" and ws.assist.tool == Tool.SMART_FILL
     canvas.smart_fill_at(*centre(opened))
     assert canvas.ghost_item.isVisible() and np.array_equal(s.labels()[s.z], before)   # a preview only
+    placed = canvas.ghost_item.mapRectToParent(canvas.ghost_item.boundingRect())      # over the slice, in mm
+    assert placed.width() == pytest.approx(s.image.shape[2] * s.image.spacing[0])
     area = int(ws.assist.preview_mask.sum())
     ws.assist.wheel(-3)                                   # the wheel narrows the band while the preview shows
     assert 0 < ws.assist.preview_mask.sum() <= area
