@@ -7,8 +7,8 @@ import math
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QButtonGroup, QCheckBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSlider, QToolButton,
-    QVBoxLayout, QWidget,
+    QButtonGroup, QCheckBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSlider, QSpinBox,
+    QToolButton, QVBoxLayout, QWidget,
 )
 
 from sra_seg_app.model.assist import K_RANGE, AssistModel, Tool
@@ -86,6 +86,20 @@ class AssistPanel(QWidget):
 
         self.status = QLabel(wordWrap=True)
         layout.addWidget(self.status)
+
+        helper = QGroupBox("Assistant (learns while you label)")
+        hl = QGridLayout(helper)
+        self.assistant_on = QCheckBox("Fine-tune every", toolTip="A short background fine-tune of the newest model "
+                                      "on the done slices, at low priority")
+        self.assistant_every = QSpinBox(minimum=1, maximum=100, value=5, suffix=" done slices")
+        self.assistant_pause = QPushButton("Pause", checkable=True)
+        self.assistant_status = QLabel("Assistant off.", wordWrap=True, objectName="muted")
+        hl.addWidget(self.assistant_on, 0, 0)
+        hl.addWidget(self.assistant_every, 0, 1)
+        hl.addWidget(self.assistant_pause, 1, 0)
+        hl.addWidget(self.assistant_status, 2, 0, 1, 2)
+        layout.addWidget(helper)
+        self.assistant = None
         layout.addStretch(1)
         self._sync()
 
@@ -101,6 +115,22 @@ class AssistPanel(QWidget):
                 signal.connect(self._sync)
             model.busyChanged.connect(self._busy)
         self._sync()
+
+    def bind_assistant(self, assistant) -> None:
+        """The background fine-tune's controls drive ``assistant`` (an :class:`~sra_seg_app.model.assistant.Assistant`)."""
+        self.assistant = assistant
+        self.assistant_on.toggled.connect(assistant.set_enabled)
+        self.assistant_every.valueChanged.connect(assistant.set_every)
+        self.assistant_pause.toggled.connect(assistant.set_paused)
+        assistant.changed.connect(self._sync_assistant)
+        self.assistant_every.setValue(assistant.every)
+        self._sync_assistant()
+
+    def _sync_assistant(self) -> None:
+        a = self.assistant
+        self.assistant_pause.setEnabled(a.enabled)
+        self.assistant_pause.setText("Resume" if a.paused else "Pause")
+        self.assistant_status.setText(a.status)
 
     def _busy(self, _on: bool) -> None:
         self._sync()

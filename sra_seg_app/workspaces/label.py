@@ -13,6 +13,7 @@ from sra_seg_core.project import SliceStatus
 from sra_seg_app.widgets.assist_panel import AssistPanel
 from sra_seg_app.widgets.canvas import SliceCanvas
 from sra_seg_app.model.assist import AssistModel, Tool
+from sra_seg_app.model.assistant import Assistant
 from sra_seg_app.model.session import WindowLevel
 from sra_seg_app.model.tools import ASSIST_TOOLS
 from sra_seg_app.model.window_presets import PERCENTILE_PRESETS, preset_window, shown_preset
@@ -57,6 +58,11 @@ class LabelWorkspace(QWidget):
         self._preset_window: tuple[float, float] | None = None
         self._propose_worker: Worker | None = None
         self._model_worker: Worker | None = None
+        self.assistant = Assistant(self)
+        self.assist_panel.bind_assistant(self.assistant)
+        self.assistant.finished.connect(lambda _run: self.find_model())
+        session.projectChanged.connect(self._project_changed)
+        session.statusChanged.connect(lambda _case: self.assistant.update(self.done_slices()))
         self.slider.valueChanged.connect(session.set_slice)
         self.strip.sliceClicked.connect(session.set_slice)
         self.canvas.wheelSlice.connect(session.step_slice)
@@ -85,6 +91,21 @@ class LabelWorkspace(QWidget):
 
     def _update_strip(self) -> None:
         self.strip.set_state(self.session.slice_status(), self.session.z)
+
+    def _project_changed(self) -> None:
+        p = self.session.project
+        self.assistant.set_project(p.path if p else None, p.runs_dir if p and not p.read_only else None)
+        if p is not None and not p.read_only:
+            self.assistant.update(self.done_slices())
+
+    def done_slices(self) -> int:
+        """Slices marked done over the project's cases (what the assistant counts)."""
+        s = self.session
+        return sum(s.slice_status(c.id).count("d") for c in s.project.cases) if s.project else 0
+
+    def shutdown(self) -> None:
+        """The window closes: a running fine-tune stops (saving its latest.pt)."""
+        self.assistant.stop()
 
     # --- assisted labelling ---------------------------------------------------------------------------------------
     def _bind_assist(self) -> None:

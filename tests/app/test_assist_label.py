@@ -131,3 +131,12 @@ def test_propose_shows_the_models_labels_as_a_ghost_with_its_uncertainty_and_acc
     expected = ws.assist.preview[s.z] == 2
     qtbot.keyClick(opened, Qt.Key.Key_Return)
     assert set(np.unique(s.labels()[s.z])) <= {0, 2} and np.array_equal(s.labels()[s.z] == 2, expected)
+
+
+def test_the_assistant_counts_the_projects_done_slices_and_shows_its_state(opened, qtbot):
+    ws = opened.label_ws
+    before = ws.done_slices()
+    ws.assist_panel.assistant_on.setChecked(True)
+    assert ws.assistant.enabled and "next fine-tune after 5" in ws.assist_panel.assistant_status.text()
+    qtbot.keyClick(opened, Qt.Key.Key_D)
+    assert ws.done_slices() == before + 1 and "after 4" in ws.assist_panel.assistant_status.text()
