@@ -259,6 +259,9 @@ class MainWindow(QMainWindow):
         t.layerChanged.connect(state.set_layer)
         t.windowPreset.connect(self.label_ws.window_preset)
         t.windowValues.connect(self.label_ws.window_values)
+        t.classEdit.connect(self.edit_classes)
+        t.classView.connect(s.set_class_view)
+        s.classesChanged.connect(self._classes_changed)
         state.changed.connect(lambda name: name == "tool" and t.set_tool_shown(state.tool))
         s.windowLevelChanged.connect(lambda: t.show_window(s.window.center, s.window.width,
                                                            self.label_ws.shown_preset()))
@@ -368,6 +371,7 @@ class MainWindow(QMainWindow):
         if project is None:
             self._show_welcome()
             return
+        self.tools.set_class_view(*self.session.class_view())
         self.tools.set_classes(project.classes)
         self.canvas.active_class = project.classes[0].value if project.classes else 1
         self.banner.setVisible(project.read_only)
@@ -380,6 +384,32 @@ class MainWindow(QMainWindow):
         self.act_import.setEnabled(not project.read_only)
         self.show_workspace("Label")
         self._update_title()
+
+    def edit_classes(self, kind: str, value: int, text: str) -> None:
+        """The label table's edits, saved in the project (refusals are said in the status bar)."""
+        from sra_seg_core.project import class_table
+
+        s = self.session
+        if s.project is None:
+            return
+        classes = s.project.classes
+        try:
+            new = {"rename": lambda: class_table.renamed(classes, value, text),
+                   "recolour": lambda: class_table.recoloured(classes, value, text),
+                   "add": lambda: class_table.added(classes),
+                   "remove": lambda: class_table.removed_last(classes)}[kind]()
+            s.set_classes(new)
+        except SraSegError as exc:
+            s.message.emit(f"Classes unchanged: {exc}")
+
+    def _classes_changed(self) -> None:
+        s = self.session
+        if s.project is None:
+            return
+        self.tools.set_class_view(*s.class_view())
+        self.tools.set_classes(s.project.classes)
+        self.label_ws.assist_panel.set_classes([c.name for c in s.project.classes])
+        self.canvas.refresh_labels()
 
     def _show_welcome(self) -> None:
         self.welcome.refresh()

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsPathItem
 
 from sra_seg_core import annotation as ann
 from sra_seg_core.assist.scribble import BACKGROUND
+from sra_seg_core.project.class_table import without_locked
 from sra_seg_app._pyqtgraph import pg
 from sra_seg_app.model.tools import ToolState
 
@@ -174,8 +175,10 @@ class SliceCanvas(pg.GraphicsView):
 
     # --- display ----------------------------------------------------------------------------------------------------
     def class_colors(self) -> dict[int, str]:
+        """Colours of the classes shown (hidden classes are left out: drawn transparent)."""
         project = self.session.project
-        return {c.value: c.color for c in project.classes} if project else {}
+        hidden = self.session.class_view()[0]
+        return {c.value: c.color for c in project.classes if c.value not in hidden} if project else {}
 
     def _case_changed(self, case_id: str) -> None:
         self.cancel_polygon()
@@ -465,6 +468,7 @@ class SliceCanvas(pg.GraphicsView):
         labels = s.labels()[s.z]
         idx = ann.stroke_indices(points, self.brush_radius, labels.shape, self._spacing_yx())
         edit = ann.paint(labels, s.z, idx, value, overwrite=True if self.tool == "eraser" else self.overwrite)
+        edit = without_locked(edit, s.class_view()[1])   # painted live, so filtered here, not in commit
         if edit is None:
             return
         s.paint_live(edit)

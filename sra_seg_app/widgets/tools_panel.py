@@ -45,6 +45,9 @@ class ToolsPanel(QWidget):
     overwriteChanged = Signal(bool)
     windowPreset = Signal(str)
     windowValues = Signal(float, float)   # typed level (centre) and width
+    classEdit = Signal(str, int, str)     # ("rename", value, name) / ("recolour", value, "#RRGGBB") / ("add", 0, "")
+                                          # / ("remove", 0, "")
+    classView = Signal(object, object)    # (hidden, locked) sets of class values
     action = Signal(str)     # copy-prev, copy-next, interpolate, done, progress, flag, clear-status, next-unlabelled
 
     def __init__(self, parent=None):
@@ -93,6 +96,29 @@ class ToolsPanel(QWidget):
         self.class_list.setMaximumHeight(150)
         self.class_list.currentRowChanged.connect(self._class_row)
         cl.addWidget(self.class_list)
+        self.hidden: set[int] = set()
+        self.locked: set[int] = set()
+        edit_row = QHBoxLayout()
+        self.class_buttons = {}
+        for key, text, tip in (("rename", "Rename…", "Rename the selected class"),
+                               ("recolour", "Colour…", "Choose the selected class's colour"),
+                               ("add", "+", "Add a class"),
+                               ("remove", "−", "Remove the last class (only while no label holds it)")):
+            button = QPushButton(text, toolTip=tip)
+            button.clicked.connect(lambda _=False, k=key: self._edit_class(k))
+            edit_row.addWidget(button)
+            self.class_buttons[key] = button
+        cl.addLayout(edit_row)
+        view_row = QHBoxLayout()
+        self.hide_class = QCheckBox("Hide", toolTip="Do not draw the selected class (saved in the project)")
+        self.lock_class = QCheckBox("Lock", toolTip="No tool changes the selected class's pixels (saved in the "
+                                    "project)")
+        self.hide_class.toggled.connect(lambda on: self._view("hidden", on))
+        self.lock_class.toggled.connect(lambda on: self._view("locked", on))
+        view_row.addWidget(self.hide_class)
+        view_row.addWidget(self.lock_class)
+        view_row.addStretch(1)
+        cl.addLayout(view_row)
         layout.addWidget(classes)
 
         overlay = QGroupBox("Overlay")
@@ -153,10 +179,13 @@ class ToolsPanel(QWidget):
 
     # --- state in -----------------------------------------------------------------------------------------------
     def set_classes(self, classes) -> None:
+        current = self.current_class()
+        self.classes = list(classes)
         self.class_list.blockSignals(True)
         self.class_list.clear()
         for k, c in enumerate(classes):
-            item = QListWidgetItem(f"{c.value}  {c.name}")
+            marks = ("  · hidden" if c.value in self.hidden else "") + ("  · locked" if c.value in self.locked else "")
+            item = QListWidgetItem(f"{c.value}  {c.name}{marks}")
             item.setIcon(swatch(c.color))
             item.setData(Qt.ItemDataRole.UserRole, c.value)
             item.setToolTip(f"Press {c.value} to paint {c.name}" if c.value <= 9 else c.name)
@@ -170,8 +199,53 @@ class ToolsPanel(QWidget):
         self.class_list.blockSignals(False)
         keys = f"1–{min(len(classes), 9)}" if len(classes) > 1 else "1"
         self.classes_box.setTitle(f"Classes ({keys}, 0 background)" if classes else "Classes")
+        if current is not None and any(c.value == current for c in classes):
+            self.select_class(current)
+            return
         if classes:
             self.class_list.setCurrentRow(0)
+
+    def current_class(self) -> int | None:
+        item = self.class_list.currentItem()
+        return None if item is None else int(item.data(Qt.ItemDataRole.UserRole))
+
+    def set_class_view(self, hidden: set[int], locked: set[int]) -> None:
+        self.hidden, self.locked = set(hidden), set(locked)
+        self.set_classes(getattr(self, "classes", []))
+        self._show_view()
+
+    def _show_view(self) -> None:
+        value = self.current_class()
+        for box, chosen in ((self.hide_class, self.hidden), (self.lock_class, self.locked)):
+            box.blockSignals(True)
+            box.setChecked(value in chosen)
+            box.setEnabled(bool(value))
+            box.blockSignals(False)
+
+    def _view(self, which: str, on: bool) -> None:
+        value = self.current_class()
+        if not value:
+            return
+        chosen = set(getattr(self, which))
+        (chosen.add if on else chosen.discard)(value)
+        hidden, locked = (chosen, self.locked) if which == "hidden" else (self.hidden, chosen)
+        self.classView.emit(hidden, locked)
+
+    def _edit_class(self, kind: str) -> None:
+        from PySide6.QtWidgets import QColorDialog, QInputDialog
+
+        value = self.current_class() or 0
+        current = next((c for c in getattr(self, "classes", []) if c.value == value), None)
+        if kind == "rename" and current is not None:
+            name, ok = QInputDialog.getText(self, "Rename class", f"New name of class {value}:", text=current.name)
+            if ok and name.strip():
+                self.classEdit.emit("rename", value, name.strip())
+        elif kind == "recolour" and current is not None:
+            color = QColorDialog.getColor(QColor(current.color), self, f"Colour of {current.name}")
+            if color.isValid():
+                self.classEdit.emit("recolour", value, color.name())
+        elif kind in ("add", "remove"):
+            self.classEdit.emit(kind, 0, "")
 
     def select_class(self, value: int) -> None:
         for row in range(self.class_list.count()):
@@ -219,3 +293,4 @@ class ToolsPanel(QWidget):
         item = self.class_list.item(row)
         if item is not None:
             self.classChanged.emit(int(item.data(Qt.ItemDataRole.UserRole)))
+            self._show_view()

@@ -140,3 +140,42 @@ def test_the_assistant_counts_the_projects_done_slices_and_shows_its_state(opene
     assert ws.assistant.enabled and "next fine-tune after 5" in ws.assist_panel.assistant_status.text()
     qtbot.keyClick(opened, Qt.Key.Key_D)
     assert ws.done_slices() == before + 1 and "after 4" in ws.assist_panel.assistant_status.text()
+
+
+def test_the_label_table_renames_adds_hides_and_locks_classes_saved_in_the_project(opened, qtbot, demo_path):
+    from sra_seg_core.project import Project
+
+    s, t, canvas = opened.session, opened.tools, opened.canvas
+    t.classEdit.emit("rename", 2, "Myocardium")
+    t.classEdit.emit("add", 0, "")
+    assert [c.name for c in s.project.classes] == ["RV", "Myocardium", "LV", "class 4"]
+    assert "4  class 4" in [t.class_list.item(k).text() for k in range(t.class_list.count())]
+    qtbot.keyClick(opened, Qt.Key.Key_4)
+    assert canvas.active_class == 4
+    t.select_class(1)
+    t.lock_class.setChecked(True)
+    r, c = centre(opened)
+    canvas.active_class = 1
+    canvas.brush_radius = 3
+    canvas.paint_at(r, c)
+    canvas.active_class = 3
+    canvas.paint_at(r, c)                      # class 1 is locked: its pixels stay
+    assert s.labels()[s.z, r, c] == 1
+    t.select_class(3)
+    t.hide_class.setChecked(True)
+    assert 3 not in canvas.class_colors() and 1 in canvas.class_colors()
+    s.save()
+    opened.session.close_project()
+    with Project.open(demo_path, read_only=True) as project:
+        assert project.classes[1].name == "Myocardium" and project.settings["label_view"] == {"hidden": [3],
+                                                                                            "locked": [1]}
+
+
+def test_removing_a_class_still_painted_is_refused_with_a_message(opened, qtbot):
+    s, t = opened.session, opened.tools
+    t.classEdit.emit("add", 0, "")
+    opened.canvas.active_class = 4
+    opened.canvas.paint_at(*centre(opened))
+    with qtbot.waitSignal(s.message) as message:
+        t.classEdit.emit("remove", 0, "")
+    assert "still painted" in message.args[0] and len(s.project.classes) == 4
