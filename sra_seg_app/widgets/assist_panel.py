@@ -26,6 +26,7 @@ class AssistPanel(QWidget):
 
     accepted = Signal(list)
     proposeRequested = Signal()   # the workspace runs the proposal off the GUI thread
+    propagateRequested = Signal()  # the workspace proposes the next slice and shows it
 
     def __init__(self, class_names: list[str], parent=None):
         super().__init__(parent)
@@ -168,8 +169,8 @@ class AssistPanel(QWidget):
         self.model.set_tool(tool)
         if tool == Tool.PROPOSE and self.model.model is not None:
             self.proposeRequested.emit()
-        elif tool == Tool.PROPAGATE and self.z + 1 < self.model.labels.shape[0]:
-            self.model.propagate_to(self.z, self.z + 1)
+        elif tool == Tool.PROPAGATE:
+            self.propagateRequested.emit()
 
     def _k_from_slider(self, step: int) -> None:
         if self.model is not None:

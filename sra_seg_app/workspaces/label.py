@@ -50,6 +50,7 @@ class LabelWorkspace(QWidget):
         self.assist_panel = AssistPanel([])
         self.assist_panel.accepted.connect(self._accept_edits)
         self.assist_panel.proposeRequested.connect(self.propose)
+        self.assist_panel.propagateRequested.connect(self.propagate)
         self.assist_panel.uncertainty.toggled.connect(self.canvas.set_show_uncertainty)
         self.assist_panel.paint_over.setVisible(False)   # the tools' "Paint over other classes" decides
         self.canvas.acceptRequested.connect(self.assist_panel.accept)
@@ -199,6 +200,23 @@ class LabelWorkspace(QWidget):
             self.assist.cancel()
         self.canvas.cancel_polygon()
         self.canvas.setFocus()
+
+    def propagate(self) -> None:
+        """Propose the next slice from this one (the model when one is loaded, else shape propagation) and go there,
+        so the ghost shows; Enter accepts it, and Propagate again goes on."""
+        s, a = self.session, self.assist
+        if a is None or s.image is None:
+            return
+        if not s.labels()[s.z].any():
+            s.message.emit("Propagation needs labels on this slice.")
+            return
+        if s.z + 1 >= s.image.shape[0]:
+            s.message.emit("This is the last slice: nothing to propagate to.")
+            return
+        source = s.z
+        a.propagate_to(source, source + 1)
+        s.set_slice(source + 1)
+        self.canvas.refresh_ghost()
 
     def propose(self, whole_case: bool = False) -> None:
         """The model's proposal for this slice (or the case) in a worker thread; the preview shows when done."""

@@ -179,3 +179,17 @@ def test_removing_a_class_still_painted_is_refused_with_a_message(opened, qtbot)
     with qtbot.waitSignal(s.message) as message:
         t.classEdit.emit("remove", 0, "")
     assert "still painted" in message.args[0] and len(s.project.classes) == 4
+
+
+def test_propagate_proposes_the_next_slice_from_this_one_and_goes_there(opened, qtbot):
+    s, canvas, ws = opened.session, opened.canvas, opened.label_ws
+    r, c = centre(opened)
+    z = s.z
+    canvas.active_class = 3
+    canvas.brush_radius = 6
+    canvas.paint_at(r, c)
+    ws.assist_panel.tool_buttons[Tool.PROPAGATE].click()
+    assert s.z == z + 1 and canvas.ghost_item.isVisible()
+    assert ws.assist.preview[z + 1, r, c] == 3
+    qtbot.keyClick(opened, Qt.Key.Key_Return)
+    assert s.labels()[z + 1, r, c] == 3 and s.history.undo_text() == "Accept propagation"
