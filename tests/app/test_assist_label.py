@@ -193,3 +193,19 @@ def test_propagate_proposes_the_next_slice_from_this_one_and_goes_there(opened, 
     assert ws.assist.preview[z + 1, r, c] == 3
     qtbot.keyClick(opened, Qt.Key.Key_Return)
     assert s.labels()[z + 1, r, c] == 3 and s.history.undo_text() == "Accept propagation"
+
+
+def test_smart_fill_respects_paint_over_from_the_tools_panel(opened):
+    s, canvas, ws = opened.session, opened.canvas, opened.label_ws
+    r, c = centre(opened)
+    canvas.active_class, canvas.brush_radius = 1, 2
+    canvas.paint_at(r, c)
+    opened.tools.overwrite.setChecked(False)
+    assert not ws.assist.paint_over
+    opened.tools.set_tool("smart_fill")
+    canvas.active_class = 3
+    canvas.smart_fill_at(r, c + 4)
+    assert ws.assist.preview is not None
+    assert not (ws.assist.preview_mask[s.z] & (s.labels()[s.z] == 1)).any()
+    opened.tools.overwrite.setChecked(True)
+    assert ws.assist.paint_over
