@@ -25,7 +25,7 @@ class AssistPanel(QWidget):
     undo step; the workspace tells the panel the current slice (:meth:`set_slice`)."""
 
     accepted = Signal(list)
-    proposeRequested = Signal()   # the workspace runs the proposal off the GUI thread
+    proposeRequested = Signal(bool)  # the workspace runs the proposal off the GUI thread; True: the whole case
     propagateRequested = Signal()  # the workspace proposes the next slice and shows it
 
     def __init__(self, class_names: list[str], parent=None):
@@ -168,7 +168,10 @@ class AssistPanel(QWidget):
             return
         self.model.set_tool(tool)
         if tool == Tool.PROPOSE and self.model.model is not None:
-            self.proposeRequested.emit()
+            from PySide6.QtWidgets import QApplication
+
+            shift = bool(QApplication.keyboardModifiers() & Qt.KeyboardModifier.ShiftModifier)
+            self.proposeRequested.emit(shift)
         elif tool == Tool.PROPAGATE:
             self.propagateRequested.emit()
 

@@ -209,3 +209,11 @@ def test_smart_fill_respects_paint_over_from_the_tools_panel(opened):
     assert not (ws.assist.preview_mask[s.z] & (s.labels()[s.z] == 1)).any()
     opened.tools.overwrite.setChecked(True)
     assert ws.assist.paint_over
+
+
+def test_coming_back_to_label_gives_the_keyboard_to_the_image(opened, qtbot):
+    opened.show_workspace("Export")
+    opened.browser.filter.setFocus()
+    opened.show_workspace("Label")
+    qtbot.keyClick(opened.focusWidget() or opened, Qt.Key.Key_2)
+    assert opened.canvas.active_class == 2 and opened.browser.filter.text() == ""
