@@ -104,6 +104,10 @@ class LabelWorkspace(QWidget):
         s = self.session
         return sum(s.slice_status(c.id).count("d") for c in s.project.cases) if s.project else 0
 
+    def activated(self) -> None:
+        """Shown again (after Train, say): a model trained meanwhile becomes the proposer."""
+        self.find_model()
+
     def shutdown(self) -> None:
         """The window closes: a running fine-tune stops (saving its latest.pt)."""
         self.assistant.stop()

@@ -217,3 +217,22 @@ def test_coming_back_to_label_gives_the_keyboard_to_the_image(opened, qtbot):
     opened.show_workspace("Label")
     qtbot.keyClick(opened.focusWidget() or opened, Qt.Key.Key_2)
     assert opened.canvas.active_class == 2 and opened.browser.filter.text() == ""
+
+
+def test_a_checkpoint_in_the_projects_runs_becomes_the_proposer_without_blocking(opened, qtbot):
+    import torch
+
+    from sra_seg_core.model import UNet
+
+    ws = opened.label_ws
+    net = UNet(1, 4, (4, 8, 16, 32, 64), (0.0,) * 5)
+    checkpoint = opened.session.project.runs_dir / "r1" / "checkpoints" / "best.pt"
+    checkpoint.parent.mkdir(parents=True)
+    torch.save({"model": net.state_dict(), "model_config": {"in_channels": 1, "num_classes": 4,
+                                                           "channels": [4, 8, 16, 32, 64], "dropout": [0.0] * 5},
+                "num_classes": 4, "image_size": 32}, checkpoint)
+    opened.show_workspace("Label")
+    qtbot.waitUntil(lambda: ws.assist.model is not None or "Cannot load" in opened.statusBar().currentMessage(),
+                    timeout=20000)
+    assert ws.assist.model is not None, opened.statusBar().currentMessage()
+    assert "r1" in ws.assist_panel.status.text() and ws.assist_panel.tool_buttons[Tool.PROPOSE].isEnabled()
