@@ -118,7 +118,8 @@ class AssistPanel(QWidget):
         self._sync()
 
     def bind_assistant(self, assistant) -> None:
-        """The background fine-tune's controls drive ``assistant`` (an :class:`~sra_seg_app.model.assistant.Assistant`)."""
+        """The background fine-tune's controls drive ``assistant`` (a
+        :class:`~sra_seg_app.model.assistant.Assistant`)."""
         self.assistant = assistant
         self.assistant_on.toggled.connect(assistant.set_enabled)
         self.assistant_every.valueChanged.connect(assistant.set_every)

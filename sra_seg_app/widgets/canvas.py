@@ -9,8 +9,9 @@ Assisted tools (smart fill, scribble) draw into an :class:`~sra_seg_app.model.as
 :meth:`SliceCanvas.set_assist`) whose preview shows as a ghost layer: filled faintly, outlined fully, over the labels;
 its scribbles and, on request, the proposal's uncertainty (magenta, stronger where the model is unsure) above that.
 
-Mouse: left = the active tool (brush, eraser, fill, polygon, smart fill, scribble) or pan; right-drag = window/level; middle-drag = pan;
-wheel = slice (the smart-fill tolerance while its preview shows); Ctrl+wheel = zoom. Keyboard shortcuts live in the main window.
+Mouse: left = the active tool (brush, eraser, fill, polygon, smart fill, scribble) or pan; right-drag =
+window/level; middle-drag = pan; wheel = slice (the smart-fill tolerance while its preview shows); Ctrl+wheel = zoom.
+Keyboard shortcuts live in the main window.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QPixmap
 from PySide6.QtWidgets import (
-    QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
-    QPushButton, QSlider, QSpinBox, QToolButton, QVBoxLayout, QWidget,
+    QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QListWidget,
+    QListWidgetItem, QPushButton, QSlider, QSpinBox, QToolButton, QVBoxLayout, QWidget,
 )
 
 from sra_seg_app.theme import icon
@@ -184,7 +184,8 @@ class ToolsPanel(QWidget):
         self.class_list.blockSignals(True)
         self.class_list.clear()
         for k, c in enumerate(classes):
-            marks = ("  · hidden" if c.value in self.hidden else "") + ("  · locked" if c.value in self.locked else "")
+            marks = ("  · hidden" if c.value in self.hidden else "") + \
+                ("  · locked" if c.value in self.locked else "")
             item = QListWidgetItem(f"{c.value}  {c.name}{marks}")
             item.setIcon(swatch(c.color))
             item.setData(Qt.ItemDataRole.UserRole, c.value)
