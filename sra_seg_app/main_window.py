@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QApplication, QDialog, QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMenu, QMessageBox,
-    QProgressDialog, QStackedWidget, QToolBar, QToolButton, QVBoxLayout, QWidget,
+    QAbstractButton, QAbstractSlider, QAbstractSpinBox, QApplication, QComboBox, QDialog, QDockWidget, QFileDialog,
+    QInputDialog, QLabel, QLineEdit, QListWidget, QMainWindow, QMenu, QMessageBox, QPlainTextEdit, QProgressDialog,
+    QStackedWidget, QTextEdit, QToolBar, QToolButton, QVBoxLayout, QWidget,
 )
 
 from sra_seg_core.errors import ProjectLockedError, SraSegError
@@ -25,10 +26,29 @@ from sra_seg_app.workspaces.label import LabelWorkspace
 from sra_seg_app.model.jobs import EngineRun
 from sra_seg_app.model.session import SaveError, Session
 from sra_seg_app.theme import icon
+from sra_seg_app.widgets.shortcut_help import ShortcutHelp
 from sra_seg_app.widgets.tools_panel import ToolsPanel
 from sra_seg_app.widgets.welcome import WelcomePage
 
 DEMO_FOLDER = "demo-project"
+TEXT_FIELDS = (QLineEdit, QTextEdit, QPlainTextEdit, QAbstractSpinBox)
+
+
+def is_typing(widget) -> bool:
+    """Whether ``widget`` (the focus widget) is a text field being typed in: single keys are its, not shortcuts."""
+    while widget is not None:
+        if isinstance(widget, TEXT_FIELDS):
+            return not (hasattr(widget, "isReadOnly") and widget.isReadOnly())
+        widget = widget.parentWidget() if isinstance(widget, QWidget) and not widget.isWindow() else None
+    return False
+
+
+def keep_focus_off(panel: QWidget) -> None:
+    """A click on a button, slider, box or list in ``panel`` leaves the keyboard with the image (text fields still
+    take it), so the next number key chooses a class instead of moving the control."""
+    for kind in (QAbstractButton, QAbstractSlider, QComboBox, QListWidget):
+        for widget in panel.findChildren(kind):
+            widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)
 
 
 def demo_project_path() -> Path:
@@ -87,6 +107,15 @@ class MainWindow(QMainWindow):
         self.tools_dock.setWidget(self.tools)
         self.tools_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.tools_dock)
+        self.assist_dock = QDockWidget("Assist", self)
+        self.assist_dock.setObjectName("assist")
+        self.assist_dock.setWidget(self.label_ws.assist_panel)
+        self.assist_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.assist_dock)
+        self.tabifyDockWidget(self.tools_dock, self.assist_dock)
+        self.tools_dock.raise_()
+        for panel in (self.tools, self.label_ws.assist_panel):
+            keep_focus_off(panel)
         self.plan = PlanPanel(self.session)
         self.plan_dock = QDockWidget("Which 10 %", self)
         self.plan_dock.setObjectName("plan")
@@ -156,31 +185,67 @@ class MainWindow(QMainWindow):
         bar.addPermanentWidget(self.saved_label)
 
     def _build_shortcuts(self) -> None:
-        """Viewer shortcuts; live only while a viewer workspace is shown, so forms elsewhere keep their keys."""
-        ws = self.label_ws
+        """Viewer shortcuts; live only while a viewer workspace is shown, so forms elsewhere keep their keys. They
+        work whatever widget has the focus, except a text field being typed in (see :meth:`eventFilter`)."""
+        ws, t = self.label_ws, self.tools
         self.viewer_shortcuts: list[QShortcut] = []
+        self.shortcut_sheet: dict[str, list[tuple[str, str]]] = {}
 
-        def key(seq, slot):
+        def key(seq, slot, group=None, text=None, shown=None):
             self.viewer_shortcuts.append(QShortcut(QKeySequence(seq), self, activated=slot))
+            if group:
+                self.shortcut_sheet.setdefault(group, []).append((shown or seq, text))
 
-        for k in range(1, 10):
-            key(str(k), lambda k=k: self.tools.select_class(k))
-        for seq, tool in (("B", "brush"), ("E", "eraser"), ("F", "fill"), ("P", "polygon"), ("H", "pan")):
-            key(seq, lambda t=tool: self.tools.set_tool(t))
-        key("[", lambda: self.tools.step_radius(-1))
-        key("]", lambda: self.tools.step_radius(1))
+        for k in range(0, 10):
+            key(str(k), lambda k=k: t.select_class(k))
+        self.shortcut_sheet["Tools"] = [("1 … 9", "choose the class"), ("0", "background (scribble) / erase")]
+        for seq, tool, text in (("B", "brush", "brush"), ("E", "eraser", "eraser"),
+                                ("F", "smart_fill", "smart fill (click, wheel = tolerance)"),
+                                ("S", "scribble", "scribble (Shift-drag: background)"),
+                                ("Shift+F", "fill", "flood fill (no intensity bound)"),
+                                ("P", "polygon", "polygon"), ("H", "pan", "pan")):
+            key(seq, lambda t_=tool: t.set_tool(t_), "Tools", text)
+        key("[", lambda: t.step_radius(-1), "Tools", "smaller brush")
+        key("]", lambda: t.step_radius(1), "Tools", "larger brush")
+        key("Return", ws.accept_or_close, "Tools", "accept the preview / close the polygon", "Enter")
+        key("Enter", ws.accept_or_close)
+        key("Escape", ws.cancel, "Tools", "cancel; keyboard back to the image", "Esc")
+        key("U", lambda: ws.assist_panel.uncertainty.toggle(), "Tools", "show the proposal's uncertainty")
         for seq, delta in (("PgDown", 1), ("Down", 1), ("PgUp", -1), ("Up", -1)):
             key(seq, lambda d=delta: self.session.step_slice(d))
-        key("Home", lambda: self.session.set_slice(0))
-        key("End", lambda: self.session.set_slice(10**9))
-        for seq, action in (("D", "done"), ("I", "progress"), ("G", "flag"), ("N", "next-unlabelled"),
-                            ("Ctrl+Down", "copy-prev"), ("Ctrl+Up", "copy-next")):
-            key(seq, lambda a=action: ws.run_action(a))
-        key("O", lambda: self.tools.outline.toggle())
-        key("Tab", lambda: self.tools.layer.setCurrentIndex(1 - min(self.tools.layer.currentIndex(), 1)))
-        key("Escape", self.canvas.cancel_polygon)
-        key("Ctrl+0", self.canvas.fit)
-        key("Return", self.canvas.close_polygon)
+        self.shortcut_sheet["Slices"] = [("↑ / ↓, PgUp / PgDn, wheel", "previous / next slice")]
+        key("Home", lambda: self.session.set_slice(0), "Slices", "first slice")
+        key("End", lambda: self.session.set_slice(10**9), "Slices", "last slice")
+        for seq, action, text in (("D", "done", "mark done"), ("I", "progress", "mark in progress"),
+                                  ("G", "flag", "flag for review"), ("N", "next-unlabelled", "next slice not done"),
+                                  ("Ctrl+Down", "copy-prev", "copy from the previous slice"),
+                                  ("Ctrl+Up", "copy-next", "copy from the next slice")):
+            key(seq, lambda a=action: ws.run_action(a), "Slices", text)
+        key("O", lambda: t.outline.toggle(), "View", "outline only")
+        key("Tab", lambda: t.layer.setCurrentIndex(1 - min(t.layer.currentIndex(), 1)), "View",
+            "approved / prediction")
+        key("Ctrl+0", self.canvas.fit, "View", "fit the slice")
+        self.shortcut_sheet["View"] += [("right-drag", "window / level"), ("middle-drag", "pan"),
+                                        ("Ctrl+wheel", "zoom"), ("Ctrl+Z / Ctrl+Y", "undo / redo"),
+                                        ("F1 or ?", "this sheet")]
+        self.help_sheet = ShortcutHelp(self)
+        self.help_sheet.set_shortcuts(self.shortcut_sheet)
+        for seq in ("F1", "?"):
+            QShortcut(QKeySequence(seq), self, activated=self.help_sheet.toggle)
+        QApplication.instance().installEventFilter(self)
+        self._viewer_keys = {QKeySequence(s.key()) for s in self.viewer_shortcuts}
+
+    def eventFilter(self, obj, event) -> bool:
+        """A focused button, list or box would take a viewer key for itself (a list jumps to the row starting
+        with "2"); unless it is a text field being typed in, the shortcut gets it."""
+        if event.type() == QEvent.Type.ShortcutOverride and obj is QApplication.focusWidget() \
+                and isinstance(obj, QWidget) and obj.window() is self and not is_typing(obj) \
+                and self.viewer_shortcuts and self.viewer_shortcuts[0].isEnabled():
+            combo = QKeySequence(event.keyCombination())
+            if combo in self._viewer_keys:
+                event.ignore()
+                return True
+        return super().eventFilter(obj, event)
 
     def _connect(self) -> None:
         s, t, c = self.session, self.tools, self.canvas
@@ -193,6 +258,14 @@ class MainWindow(QMainWindow):
         t.outlineChanged.connect(state.set_outline_only)
         t.layerChanged.connect(state.set_layer)
         t.windowPreset.connect(self.label_ws.window_preset)
+        t.windowValues.connect(self.label_ws.window_values)
+        t.classEdit.connect(self.edit_classes)
+        t.classView.connect(s.set_class_view)
+        s.classesChanged.connect(self._classes_changed)
+        state.changed.connect(lambda name: name == "tool" and t.set_tool_shown(state.tool))
+        s.windowLevelChanged.connect(lambda: t.show_window(s.window.center, s.window.width,
+                                                           self.label_ws.shown_preset()))
+        s.caseChanged.connect(lambda _c: t.set_pixel_size(min(s.image.spacing[:2]) if s.image is not None else 0))
         t.action.connect(self.label_ws.run_action)
         self.browser.caseActivated.connect(s.select_case)
         self.plan.caseOpened.connect(lambda _case: self.show_workspace("Label"))
@@ -298,23 +371,50 @@ class MainWindow(QMainWindow):
         if project is None:
             self._show_welcome()
             return
+        self.tools.set_class_view(*self.session.class_view())
         self.tools.set_classes(project.classes)
         self.canvas.active_class = project.classes[0].value if project.classes else 1
         self.banner.setVisible(project.read_only)
         self.banner.setText("Read-only: another window or process is editing this project. You can look, "
                             "but changes are not possible." if project.read_only else "")
         self.mode_label.setText("read-only" if project.read_only else "")
-        for dock in (self.cases_dock, self.plan_dock, self.tools_dock):
+        for dock in (self.cases_dock, self.plan_dock, self.tools_dock, self.assist_dock):
             dock.setVisible(True)
         self.cases_dock.raise_()
         self.act_import.setEnabled(not project.read_only)
         self.show_workspace("Label")
         self._update_title()
 
+    def edit_classes(self, kind: str, value: int, text: str) -> None:
+        """The label table's edits, saved in the project (refusals are said in the status bar)."""
+        from sra_seg_core.project import class_table
+
+        s = self.session
+        if s.project is None:
+            return
+        classes = s.project.classes
+        try:
+            new = {"rename": lambda: class_table.renamed(classes, value, text),
+                   "recolour": lambda: class_table.recoloured(classes, value, text),
+                   "add": lambda: class_table.added(classes),
+                   "remove": lambda: class_table.removed_last(classes)}[kind]()
+            s.set_classes(new)
+        except SraSegError as exc:
+            s.message.emit(f"Classes unchanged: {exc}")
+
+    def _classes_changed(self) -> None:
+        s = self.session
+        if s.project is None:
+            return
+        self.tools.set_class_view(*s.class_view())
+        self.tools.set_classes(s.project.classes)
+        self.label_ws.assist_panel.set_classes([c.name for c in s.project.classes])
+        self.canvas.refresh_labels()
+
     def _show_welcome(self) -> None:
         self.welcome.refresh()
         self.stack.setCurrentWidget(self.welcome)
-        for dock in (self.cases_dock, self.plan_dock, self.tools_dock):
+        for dock in (self.cases_dock, self.plan_dock, self.tools_dock, self.assist_dock):
             dock.setVisible(False)
         self.act_import.setEnabled(False)
         for act in self.workspace_actions.values():
@@ -330,8 +430,11 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(workspace)
         viewer = name in ("Label", "Review")
         self.tools_dock.setVisible(name == "Label")
+        self.assist_dock.setVisible(name == "Label")
         for shortcut in self.viewer_shortcuts:
             shortcut.setEnabled(viewer)
+        if name == "Label":  # the keyboard goes to the image, not to a field of the workspace left
+            self.canvas.setFocus()
         if hasattr(workspace, "activated"):
             workspace.activated()
 

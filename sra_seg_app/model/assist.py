@@ -12,13 +12,14 @@ from __future__ import annotations
 from enum import Enum
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QCoreApplication, QObject, Signal
 
 from sra_seg_core.annotation import SliceEdit
 from sra_seg_core.assist.propagate import propagate
 from sra_seg_core.assist.propose import Proposal, accept_classes, propose
 from sra_seg_core.assist.scribble import BACKGROUND, ScribbleSegmenter
 from sra_seg_core.assist.smart_fill import DEFAULT_K, preview_edits, smart_fill_preview
+from sra_seg_app.model.worker import Worker
 
 K_RANGE = (0.2, 6.0)      # smart-fill tolerance in local standard deviations (slider / wheel)
 K_WHEEL_STEP = 1.15       # one wheel notch scales k by this
@@ -41,8 +42,12 @@ class AssistModel(QObject):
     previewChanged = Signal()
     settingsChanged = Signal()
     sourceChanged = Signal()
+    busyChanged = Signal(bool)        # a scribble segmentation is being computed off the GUI thread
+    failed = Signal(str)              # a background segmentation raised: why
 
-    def __init__(self, volume: np.ndarray, labels: np.ndarray, parent=None):
+    def __init__(self, volume: np.ndarray, labels: np.ndarray, parent=None, *, background: bool = False):
+        """``background``: segment scribbles in a worker thread (the app: a 512² update takes ~1 s on two cores and
+        must not freeze the window); strokes drawn meanwhile are folded into one more run when it ends."""
         super().__init__(parent)
         if volume.shape != labels.shape or volume.ndim != 3:
             raise ValueError(f"volume {volume.shape} and labels {labels.shape} must be the same (Z, Y, X) shape")
@@ -60,6 +65,14 @@ class AssistModel(QObject):
         self._fill_seed: tuple[tuple[int, int, int], int] | None = None
         self._segmenters: dict[bool, ScribbleSegmenter] = {}
         self._proposal = None
+        self.background = background
+        self._worker: Worker | None = None
+        self._stale = False          # scribbles changed while the worker ran: segment again when it ends
+        self._generation = 0         # bumped by accept / cancel: a late result of an older generation is dropped
+
+    @property
+    def busy(self) -> bool:
+        return self._worker is not None
 
     # --- settings -------------------------------------------------------------------------------------------------
     def set_tool(self, tool: Tool | str) -> None:
@@ -113,13 +126,17 @@ class AssistModel(QObject):
 
     def clear_scribbles(self) -> None:
         self.scribbles[:] = 0
+        self._generation += 1
         self._set_preview(None, None)
 
     def propose(self, slices: list[int] | None) -> None:
         """The model's proposal for ``slices`` (None: the whole case) as the preview, with its uncertainty."""
         if self.model is None:
             raise RuntimeError("no model to propose with: train a run first (or pick one)")
-        proposal = propose(self.model, self.volume, slices)
+        self.show_proposal(propose(self.model, self.volume, slices))
+
+    def show_proposal(self, proposal: Proposal) -> None:
+        """Show a proposal computed elsewhere (the app runs the model in a worker thread) as the preview."""
         preview = np.zeros(self.labels.shape, np.uint8)
         mask = np.zeros(self.labels.shape, bool)
         uncertainty = np.zeros(self.labels.shape, np.float32)
@@ -153,6 +170,7 @@ class AssistModel(QObject):
             edits = preview_edits(self.labels, where, self.preview)
         self.scribbles[:] = 0
         self._fill_seed = None
+        self._generation += 1
         self._set_preview(None, None)
         return edits
 
@@ -160,6 +178,7 @@ class AssistModel(QObject):
         """Drop the preview, the scribbles and the fill seed (Esc)."""
         self.scribbles[:] = 0
         self._fill_seed = None
+        self._generation += 1
         self._set_preview(None, None)
 
     @property
@@ -187,16 +206,51 @@ class AssistModel(QObject):
         if not self.scribbles.any():
             self._set_preview(None, None)
             return
-        segmenter = self._segmenters.get(self.three_d)
+        if not self.background:
+            self._set_preview(*self._segmentation(self.scribbles.copy(), self.three_d))
+            return
+        if self._worker is not None:
+            self._stale = True
+            return
+        scribbles, three_d, generation = self.scribbles.copy(), self.three_d, self._generation
+        self._worker = Worker(lambda _w: self._segmentation(scribbles, three_d))
+        self._worker.done.connect(lambda result: self._segmented(result, generation))
+        self._worker.failed.connect(lambda exc: self._segmented(None, generation, exc))
+        self._worker.start()
+        self.busyChanged.emit(True)
+
+    def _segmented(self, result, generation: int, error: BaseException | None = None) -> None:
+        # kept (not deleted) until the next run: a QThread must not die inside its own finished signal
+        self._worker.wait()
+        self._last_worker, self._worker = self._worker, None
+        if error is not None:
+            self.failed.emit(f"Scribble segmentation failed: {error}")
+        elif self._stale:
+            self._stale = False
+            self._segment()
+            return
+        elif generation == self._generation and self.tool == Tool.SCRIBBLE and self.scribbles.any():
+            self._set_preview(*result)
+        self.busyChanged.emit(False)
+
+    def wait(self) -> None:
+        """Block until a background segmentation (and any re-run it queued) has been shown (tests, closing)."""
+        while self._worker is not None:
+            self._worker.wait()
+            QCoreApplication.processEvents()
+
+    def _segmentation(self, scribbles: np.ndarray, three_d: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, mask) of the scribbles' segmentation: pure given its inputs, so a worker thread may run it."""
+        segmenter = self._segmenters.get(three_d)
         if segmenter is None:
-            segmenter = self._segmenters[self.three_d] = ScribbleSegmenter(self.volume, three_d=self.three_d)
-        labels = segmenter.segment(self.scribbles).labels
-        zs = slice(None) if self.three_d else np.flatnonzero(self.scribbles.reshape(self.labels.shape[0], -1).any(1))
+            segmenter = self._segmenters[three_d] = ScribbleSegmenter(self.volume, three_d=three_d)
+        labels = segmenter.segment(scribbles).labels
+        zs = slice(None) if three_d else np.flatnonzero(scribbles.reshape(self.labels.shape[0], -1).any(1))
         mask = np.zeros(self.labels.shape, bool)
         mask[zs] = True
         if not self.paint_over:  # other classes already labelled stay as they are
             mask &= (self.labels == 0) | (self.labels == labels)
-        self._set_preview(labels, mask)
+        return labels, mask
 
     def _refresh(self) -> None:
         if self.tool == Tool.SMART_FILL and self._fill_seed is not None:

@@ -85,6 +85,7 @@ class Session(QObject):
     saveFailed = Signal(str)                 # a save (autosave included) failed: why, and what is still safe
     journalFailed = Signal(str)              # a stroke could not be journaled: it exists only in memory
     busyChanged = Signal(bool)               # a case's image is being read (the GUI keeps running meanwhile)
+    classesChanged = Signal()                # the label classes, or which are hidden / locked, changed
 
     def __init__(self, parent=None, *, undo_cap_mb: int = 256):
         super().__init__(parent)
@@ -260,6 +261,33 @@ class Session(QObject):
             "world": tuple(float(v) for v in self.image.world((col, row, z))),
         }
 
+    # --- label classes --------------------------------------------------------------------------------------------
+    def set_classes(self, classes) -> None:
+        """Save new label classes in the project (raises the engine's ProjectError when that is not possible)."""
+        if self.project is None or not self.can_edit():
+            return
+        self.project.set_classes(classes, in_memory=self._labels)
+        self.classesChanged.emit()
+
+    def class_view(self) -> tuple[set[int], set[int]]:
+        """(hidden, locked) class values of the open project."""
+        from sra_seg_core.project.class_table import class_view
+
+        return class_view(self.project.settings) if self.project else (set(), set())
+
+    def set_class_view(self, hidden: set[int], locked: set[int]) -> None:
+        """Hide or lock classes; saved in the project's settings (a read-only project keeps them for the session)."""
+        from sra_seg_core.project.class_table import with_class_view
+
+        if self.project is None:
+            return
+        settings = with_class_view(self.project.settings, set(hidden), set(locked))
+        self.project.settings.clear()
+        self.project.settings.update(settings)
+        if not self.project.read_only:
+            self.project.save()
+        self.classesChanged.emit()
+
     def slice_status(self, case_id: str | None = None) -> str:
         case_id = case_id or self.case_id
         return self.project.slice_status(case_id) if self.project and case_id else ""
@@ -276,6 +304,11 @@ class Session(QObject):
     def commit(self, edits: list[SliceEdit | None], text: str, *, applied: bool = False) -> bool:
         """Record edits of the current case as one undo step. ``applied``: they are already in the volume (a brush
         stroke painted live), so only journal them. Returns whether anything changed."""
+        locked = self.class_view()[1]
+        if locked and not applied:  # a locked class's pixels stay as they are, whatever the tool
+            from sra_seg_core.project.class_table import without_locked
+
+            edits = [without_locked(e, locked) for e in edits]
         edits = [e for e in edits if e is not None and len(e.indices)]
         if not edits or not self.can_edit():
             return False

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
-TOOLS = ("brush", "eraser", "fill", "polygon", "pan")
+TOOLS = ("brush", "eraser", "fill", "polygon", "pan", "smart_fill", "scribble")
+ASSIST_TOOLS = ("smart_fill", "scribble")   # tools whose clicks and strokes go to the assist model (a preview)
 LAYERS = ("approved", "prediction", "both")
 
 

@@ -7,8 +7,8 @@ import math
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QButtonGroup, QCheckBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSlider, QToolButton,
-    QVBoxLayout, QWidget,
+    QButtonGroup, QCheckBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSlider, QSpinBox,
+    QToolButton, QVBoxLayout, QWidget,
 )
 
 from sra_seg_app.model.assist import K_RANGE, AssistModel, Tool
@@ -25,6 +25,8 @@ class AssistPanel(QWidget):
     undo step; the workspace tells the panel the current slice (:meth:`set_slice`)."""
 
     accepted = Signal(list)
+    proposeRequested = Signal(bool)  # the workspace runs the proposal off the GUI thread; True: the whole case
+    propagateRequested = Signal()  # the workspace proposes the next slice and shows it
 
     def __init__(self, class_names: list[str], parent=None):
         super().__init__(parent)
@@ -63,13 +65,16 @@ class AssistPanel(QWidget):
         layout.addWidget(self.three_d)
         layout.addWidget(self.paint_over)
 
+        self.uncertainty = QCheckBox("Show uncertainty (U)", toolTip="Overlay the proposal's entropy: magenta "
+                                     "where the model is unsure")
+        layout.addWidget(self.uncertainty)
+
         accept_box = QGroupBox("Accept classes")
         accept_layout = QVBoxLayout(accept_box)
         self.class_boxes: dict[int, QCheckBox] = {}
-        for value, name in enumerate(class_names, start=1):
-            box = QCheckBox(f"{value} {name}", checked=True)
-            self.class_boxes[value] = box
-            accept_layout.addWidget(box)
+        self._class_layout = QVBoxLayout()
+        accept_layout.addLayout(self._class_layout)
+        self.set_classes(class_names)
         buttons = QHBoxLayout()
         self.accept_button = QPushButton("Accept (Enter)")
         self.accept_button.clicked.connect(self.accept)
@@ -82,6 +87,20 @@ class AssistPanel(QWidget):
 
         self.status = QLabel(wordWrap=True)
         layout.addWidget(self.status)
+
+        helper = QGroupBox("Assistant (learns while you label)")
+        hl = QGridLayout(helper)
+        self.assistant_on = QCheckBox("Fine-tune every", toolTip="A short background fine-tune of the newest model "
+                                      "on the done slices, at low priority")
+        self.assistant_every = QSpinBox(minimum=1, maximum=100, value=5, suffix=" done slices")
+        self.assistant_pause = QPushButton("Pause", checkable=True)
+        self.assistant_status = QLabel("Assistant off.", wordWrap=True, objectName="muted")
+        hl.addWidget(self.assistant_on, 0, 0)
+        hl.addWidget(self.assistant_every, 0, 1)
+        hl.addWidget(self.assistant_pause, 1, 0)
+        hl.addWidget(self.assistant_status, 2, 0, 1, 2)
+        layout.addWidget(helper)
+        self.assistant = None
         layout.addStretch(1)
         self._sync()
 
@@ -90,11 +109,48 @@ class AssistPanel(QWidget):
         if self.model is not None:
             for signal in (self.model.settingsChanged, self.model.previewChanged, self.model.sourceChanged):
                 signal.disconnect(self._sync)
+            self.model.busyChanged.disconnect(self._busy)
         self.model = model
         if model is not None:
             for signal in (model.settingsChanged, model.previewChanged, model.sourceChanged):
                 signal.connect(self._sync)
+            model.busyChanged.connect(self._busy)
         self._sync()
+
+    def bind_assistant(self, assistant) -> None:
+        """The background fine-tune's controls drive ``assistant`` (a
+        :class:`~sra_seg_app.model.assistant.Assistant`)."""
+        self.assistant = assistant
+        self.assistant_on.toggled.connect(assistant.set_enabled)
+        self.assistant_every.valueChanged.connect(assistant.set_every)
+        self.assistant_pause.toggled.connect(assistant.set_paused)
+        assistant.changed.connect(self._sync_assistant)
+        self.assistant_every.setValue(assistant.every)
+        self._sync_assistant()
+
+    def _sync_assistant(self) -> None:
+        a = self.assistant
+        self.assistant_pause.setEnabled(a.enabled)
+        self.assistant_pause.setText("Resume" if a.paused else "Pause")
+        self.assistant_status.setText(a.status)
+
+    def _busy(self, _on: bool) -> None:
+        self._sync()
+
+    def set_classes(self, class_names: list[str]) -> None:
+        """One 'accept' box per class (1..N), all checked."""
+        if [box.text() for box in self.class_boxes.values()] == [f"{v} {n}" for v, n in
+                                                                 enumerate(class_names, start=1)]:
+            return
+        for box in self.class_boxes.values():
+            self._class_layout.removeWidget(box)
+            box.hide()   # at once: deleteLater waits for the event loop
+            box.deleteLater()
+        self.class_boxes = {}
+        for value, name in enumerate(class_names, start=1):
+            box = QCheckBox(f"{value} {name}", checked=True)
+            self.class_boxes[value] = box
+            self._class_layout.addWidget(box)
 
     def set_slice(self, z: int) -> None:
         self.z = int(z)
@@ -113,9 +169,12 @@ class AssistPanel(QWidget):
             return
         self.model.set_tool(tool)
         if tool == Tool.PROPOSE and self.model.model is not None:
-            self.model.propose([self.z])
-        elif tool == Tool.PROPAGATE and self.z + 1 < self.model.labels.shape[0]:
-            self.model.propagate_to(self.z, self.z + 1)
+            from PySide6.QtWidgets import QApplication
+
+            shift = bool(QApplication.keyboardModifiers() & Qt.KeyboardModifier.ShiftModifier)
+            self.proposeRequested.emit(shift)
+        elif tool == Tool.PROPAGATE:
+            self.propagateRequested.emit()
 
     def _k_from_slider(self, step: int) -> None:
         if self.model is not None:
@@ -147,4 +206,4 @@ class AssistPanel(QWidget):
         has_preview = model.preview is not None
         self.accept_button.setEnabled(has_preview)
         self.cancel_button.setEnabled(has_preview)
-        self.status.setText(model.status)
+        self.status.setText(model.status + ("  — segmenting…" if model.busy else ""))

@@ -5,8 +5,13 @@ through a colour lookup table (Qt draws it as an indexed image: no per-pixel wor
 prediction as a third, outline-only by default when both are shown. The items are laid out in millimetres
 (pixel (i, j) covers [i*sx, (i+1)*sx) x [j*sy, (j+1)*sy)), so the aspect ratio follows the voxel spacing.
 
-Mouse: left = the active tool (brush, eraser, fill, polygon) or pan; right-drag = window/level; middle-drag = pan;
-wheel = slice; Ctrl+wheel = zoom. Keyboard shortcuts live in the main window.
+Assisted tools (smart fill, scribble) draw into an :class:`~sra_seg_app.model.assist.AssistModel` (set with
+:meth:`SliceCanvas.set_assist`) whose preview shows as a ghost layer: filled faintly, outlined fully, over the labels;
+its scribbles and, on request, the proposal's uncertainty (magenta, stronger where the model is unsure) above that.
+
+Mouse: left = the active tool (brush, eraser, fill, polygon, smart fill, scribble) or pan; right-drag =
+window/level; middle-drag = pan; wheel = slice (the smart-fill tolerance while its preview shows); Ctrl+wheel = zoom.
+Keyboard shortcuts live in the main window.
 """
 
 from __future__ import annotations
@@ -17,8 +22,13 @@ from PySide6.QtGui import QColor, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsPathItem
 
 from sra_seg_core import annotation as ann
+from sra_seg_core.assist.scribble import BACKGROUND
+from sra_seg_core.project.class_table import without_locked
 from sra_seg_app._pyqtgraph import pg
 from sra_seg_app.model.tools import ToolState
+
+GHOST_OUTLINE = 128      # ghost layer values above this are outline pixels (drawn opaque)
+BACKGROUND_COLOR = "#f5f5f5"
 
 
 def _tool_field(name: str, setter: str):
@@ -69,6 +79,9 @@ class _ViewBox(pg.ViewBox):
         elif button == Qt.MouseButton.LeftButton and tool in ("brush", "eraser"):
             ev.accept()
             self.canvas._paint_drag(ev)
+        elif button == Qt.MouseButton.LeftButton and tool == "scribble":
+            ev.accept()
+            self.canvas._scribble_drag(ev)
         else:
             ev.ignore()
 
@@ -88,13 +101,18 @@ class _ViewBox(pg.ViewBox):
         else:
             ev.accept()
             delta = ev.delta() if hasattr(ev, "delta") else ev.angleDelta().y()
-            self.canvas.wheelSlice.emit(-1 if delta > 0 else 1)
+            assist = self.canvas.assist
+            if self.canvas.tool == "smart_fill" and assist is not None and assist.preview is not None:
+                assist.wheel(1 if delta > 0 else -1)   # up = a wider band, while the preview shows
+            else:
+                self.canvas.wheelSlice.emit(-1 if delta > 0 else 1)
 
 
 class SliceCanvas(pg.GraphicsView):
     """Shows one slice of a :class:`~sra_seg_app.model.session.Session` and edits it with the active tool."""
 
     wheelSlice = Signal(int)                  # +-1 slices
+    acceptRequested = Signal()                # a click inside the smart-fill preview: accept it
     cursorMoved = Signal(object)              # dict read-out (Session.voxel_info), or None off the image
 
     tool = property(lambda self: self.tools.tool)
@@ -126,6 +144,14 @@ class SliceCanvas(pg.GraphicsView):
         self.brush_item.setZValue(10)
         self.brush_item.setVisible(False)
         self.view.addItem(self.brush_item)
+        self.assist = None
+        self.show_uncertainty = False
+        self.ghost_item, self.scribble_item, self.uncertainty_item = pg.ImageItem(), pg.ImageItem(), pg.ImageItem()
+        for z, item in ((4, self.uncertainty_item), (5, self.ghost_item), (6, self.scribble_item)):
+            item.setZValue(z)
+            item.setVisible(False)
+            self.view.addItem(item)
+        self._scribble: list[np.ndarray] = []
         self.poly_item = QGraphicsPathItem()
         pen = QPen(QColor("#ffd166"))
         pen.setCosmetic(True)
@@ -150,8 +176,10 @@ class SliceCanvas(pg.GraphicsView):
 
     # --- display ----------------------------------------------------------------------------------------------------
     def class_colors(self) -> dict[int, str]:
+        """Colours of the classes shown (hidden classes are left out: drawn transparent)."""
         project = self.session.project
-        return {c.value: c.color for c in project.classes} if project else {}
+        hidden = self.session.class_view()[0]
+        return {c.value: c.color for c in project.classes if c.value not in hidden} if project else {}
 
     def _case_changed(self, case_id: str) -> None:
         self.cancel_polygon()
@@ -192,7 +220,8 @@ class SliceCanvas(pg.GraphicsView):
         ny, nx = s.image.shape[1:]
         self.image_item.setImage(s.image.array[s.z], levels=(s.window.low, s.window.high), autoLevels=False)
         rect = QRectF(0, 0, nx * sx, ny * sy)
-        for item in (self.image_item, self.label_item, self.pred_item):
+        for item in (self.image_item, self.label_item, self.pred_item, self.ghost_item, self.scribble_item,
+                     self.uncertainty_item):
             item.setRect(rect)
         self.refresh_labels()
 
@@ -218,6 +247,129 @@ class SliceCanvas(pg.GraphicsView):
             self.pred_item.setImage(outline(data) if as_outline else data, lut=pred_lut, levels=None,
                                     autoLevels=False)
         self.pred_item.setVisible(pred is not None)
+        self.refresh_ghost()
+
+    # --- assisted labelling -----------------------------------------------------------------------------------------
+    def set_assist(self, model) -> None:
+        """Draw ``model``'s preview (an AssistModel of the open case, or None) as the ghost layer."""
+        if self.assist is not None:
+            self.assist.previewChanged.disconnect(self.refresh_ghost)
+        self.assist = model
+        if model is not None:
+            model.previewChanged.connect(self.refresh_ghost)
+        self.refresh_ghost()
+
+    def set_show_uncertainty(self, on: bool) -> None:
+        self.show_uncertainty = bool(on)
+        self.refresh_ghost()
+
+    def ghost_data(self) -> np.ndarray | None:
+        """(Y, X) uint8 of the current slice's preview: class values inside, value + GHOST_OUTLINE on its edge;
+        None when there is nothing to show."""
+        a, s = self.assist, self.session
+        if a is None or a.preview is None or s.image is None or a.preview.shape[0] <= s.z:
+            return None
+        data = np.where(a.preview_mask[s.z], a.preview[s.z], 0).astype(np.uint8)
+        edge = outline(data) > 0
+        data[edge] += GHOST_OUTLINE
+        return data
+
+    def _place(self, item) -> None:
+        """Lay ``item`` over the slice in mm (pyqtgraph needs its image first: the rect scales the image's size)."""
+        sx, sy, _ = self.session.image.spacing
+        ny, nx = self.session.image.shape[1:]
+        item.setRect(QRectF(0, 0, nx * sx, ny * sy))
+
+    def refresh_ghost(self) -> None:
+        s, a = self.session, self.assist
+        if s.image is None:
+            return
+        colors = self.class_colors()
+        data = self.ghost_data()
+        if data is not None:
+            lut = label_lut(colors, 0.30)
+            lut[GHOST_OUTLINE:GHOST_OUTLINE + 128] = label_lut(colors, 1.0)[:128]
+            self.ghost_item.setImage(data, lut=lut, levels=None, autoLevels=False)
+            self._place(self.ghost_item)
+        self.ghost_item.setVisible(data is not None)
+        scribbles = a.scribbles[s.z] if a is not None and a.scribbles.shape[0] > s.z else None
+        shown = scribbles is not None and bool(scribbles.any())
+        if shown:
+            lut = label_lut({**colors, BACKGROUND: BACKGROUND_COLOR}, 1.0)
+            self.scribble_item.setImage(scribbles, lut=lut, levels=None, autoLevels=False)
+            self._place(self.scribble_item)
+        self.scribble_item.setVisible(shown)
+        unsure = a.uncertainty[s.z] if a is not None and a.uncertainty is not None and self.show_uncertainty \
+            else None
+        if unsure is not None:
+            rgba = np.zeros((*unsure.shape, 4), np.uint8)
+            rgba[..., 0], rgba[..., 2] = 255, 255
+            # faint below 0.2 (an untrained net is unsure everywhere; the image must stay readable)
+            rgba[..., 3] = (np.clip((unsure - 0.2) / 0.8, 0, 1) * 150).astype(np.uint8)
+            self.uncertainty_item.setImage(rgba, levels=None, autoLevels=False)
+            self._place(self.uncertainty_item)
+        self.uncertainty_item.setVisible(unsure is not None)
+
+    def smart_fill_at(self, row: float, col: float) -> None:
+        """A smart-fill click: inside the preview it accepts it; elsewhere it starts a new preview from there."""
+        s, a = self.session, self.assist
+        if a is None or not s.can_edit():
+            return
+        r, c = int(row), int(col)
+        if a.preview is not None and a.preview_mask[s.z, r, c]:
+            self.acceptRequested.emit()
+            return
+        a.fill_click((s.z, r, c), self.active_class or 1)
+
+    def _scribble_drag(self, ev) -> None:
+        s = self.session
+        if not self.editable or s.image is None or self.assist is None:
+            return
+        point = self.view.mapSceneToView(ev.scenePos())
+        self._update_brush_outline(point)
+        here = self._to_pixel(point)
+        if ev.isStart():
+            if not s.can_edit():
+                return
+            self._scribble = []
+            self._last_point = self._to_pixel(self.view.mapSceneToView(ev.buttonDownScenePos()))
+        if self._last_point is None:
+            return
+        self._scribble_dab([self._last_point, here], live=True)
+        self._last_point = here
+        if ev.isFinish():
+            background = bool(ev.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+            self.finish_scribble(background=background)
+
+    def _scribble_dab(self, points, *, live: bool) -> None:
+        shape = self.session.image.shape[1:]
+        idx = ann.stroke_indices(points, self.brush_radius, shape, self._spacing_yx())
+        self._scribble.append(idx)
+        if live:  # draw the stroke at once; the segmentation follows when it ends
+            value = self.active_class if self.active_class else BACKGROUND
+            data = self.assist.scribbles[self.session.z].copy()
+            data.flat[idx] = value
+            lut = label_lut({**self.class_colors(), BACKGROUND: BACKGROUND_COLOR}, 1.0)
+            self.scribble_item.setImage(data, lut=lut, levels=None, autoLevels=False)
+            self._place(self.scribble_item)
+            self.scribble_item.setVisible(True)
+
+    def scribble_at(self, points, *, background: bool = False) -> None:
+        """A whole scribble along ``points`` [(row, col), ...] (tests, and a click with the scribble tool)."""
+        if self.assist is None or not self.session.can_edit():
+            return
+        self._scribble = []
+        self._scribble_dab(list(points), live=False)
+        self.finish_scribble(background=background)
+
+    def finish_scribble(self, *, background: bool = False) -> None:
+        """The stroke ends: hand it to the assist model as class ``active_class`` (class 0 or Shift: background)."""
+        strokes, self._scribble, self._last_point = self._scribble, [], None
+        if not strokes or self.assist is None:
+            return
+        value = 0 if background else self.active_class
+        self.assist.add_scribble(self.session.z, np.unique(np.concatenate(strokes)), value)
+        self.refresh_ghost()
 
     def _labels_changed(self, case_id: str, z: int) -> None:
         if case_id == self.session.case_id and z in (-1, self.session.z):
@@ -285,7 +437,7 @@ class SliceCanvas(pg.GraphicsView):
             self.cursorMoved.emit(None)
 
     def _update_brush_outline(self, point: QPointF) -> None:
-        painting = self.tool in ("brush", "eraser") and self.editable and self.session.image is not None
+        painting = self.tool in ("brush", "eraser", "scribble") and self.editable and self.session.image is not None
         self.brush_item.setVisible(painting)
         if painting:
             sy, sx = self._spacing_yx()
@@ -317,6 +469,7 @@ class SliceCanvas(pg.GraphicsView):
         labels = s.labels()[s.z]
         idx = ann.stroke_indices(points, self.brush_radius, labels.shape, self._spacing_yx())
         edit = ann.paint(labels, s.z, idx, value, overwrite=True if self.tool == "eraser" else self.overwrite)
+        edit = without_locked(edit, s.class_view()[1])   # painted live, so filtered here, not in commit
         if edit is None:
             return
         s.paint_live(edit)
@@ -344,6 +497,10 @@ class SliceCanvas(pg.GraphicsView):
             self.paint_at(row, col)
         elif self.tool == "fill" and self._inside(row, col):
             self.fill_at(row, col)
+        elif self.tool == "smart_fill" and self._inside(row, col):
+            self.smart_fill_at(row, col)
+        elif self.tool == "scribble" and self._inside(row, col):
+            self.scribble_at([(row, col)], background=False)
         elif self.tool == "polygon":
             if double:
                 self.close_polygon()

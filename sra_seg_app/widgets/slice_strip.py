@@ -49,3 +49,22 @@ class SliceStrip(QWidget):
         if self.status:
             k = self._slice_at(event.position().x())
             self.setToolTip(f"slice {k + 1}: {STATUS_NAMES[self.status[k]]}")
+
+
+def status_legend() -> QWidget:
+    """A one-line key to the strip's colours (not started, in progress, done, flagged; the white frame: this slice)."""
+    from PySide6.QtWidgets import QHBoxLayout, QLabel
+
+    legend = QWidget(objectName="sliceLegend")
+    row = QHBoxLayout(legend)
+    row.setContentsMargins(2, 0, 2, 0)
+    row.setSpacing(10)
+    for key, name in STATUS_NAMES.items():
+        label = QLabel(f'<span style="color:{STATUS_COLORS[key]}">■</span> {name}')
+        label.setObjectName("muted")
+        row.addWidget(label)
+    frame = QLabel('<span style="color:#8a949e">▢</span> this slice (framed)')
+    frame.setObjectName("muted")
+    row.addWidget(frame)
+    row.addStretch(1)
+    return legend

@@ -1,4 +1,5 @@
-"""The Label workspace: the viewer with its slice slider and status strip, driven by the tools dock."""
+"""The Label workspace: the viewer with its slice slider and status strip, driven by the tools dock, and the
+assisted-labelling panel (smart fill, scribble, proposals, propagation) bound to one AssistModel per open case."""
 
 from __future__ import annotations
 
@@ -7,13 +8,21 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from sra_seg_core import annotation as ann
+from sra_seg_core.assist.assistant import describe_model, latest_model
 from sra_seg_core.project import SliceStatus
+from sra_seg_app.widgets.assist_panel import AssistPanel
 from sra_seg_app.widgets.canvas import SliceCanvas
+from sra_seg_app.model.assist import AssistModel, Tool
+from sra_seg_app.model.assistant import Assistant
 from sra_seg_app.model.session import WindowLevel
-from sra_seg_app.widgets.slice_strip import SliceStrip
+from sra_seg_app.model.tools import ASSIST_TOOLS
+from sra_seg_app.model.window_presets import PERCENTILE_PRESETS, preset_window, shown_preset
+from sra_seg_app.model.worker import Worker
+from sra_seg_app.widgets.slice_strip import SliceStrip, status_legend
 
-WINDOW_PERCENTILES = {"Auto (1–99 %)": (1, 99), "Full range": (0, 100), "Soft (5–95 %)": (5, 95),
-                      "Wide (0.5–99.5 %)": (0.5, 99.5)}
+WINDOW_PERCENTILES = PERCENTILE_PRESETS
+ACCEPT_TEXT = {Tool.SMART_FILL: "Smart fill", Tool.SCRIBBLE: "Scribble", Tool.PROPOSE: "Accept proposal",
+               Tool.PROPAGATE: "Accept propagation"}
 
 
 class LabelWorkspace(QWidget):
@@ -34,7 +43,27 @@ class LabelWorkspace(QWidget):
         layout.setSpacing(2)
         layout.addWidget(self.canvas, 1)
         layout.addWidget(self.strip)
+        self.legend = status_legend()
+        layout.addWidget(self.legend)
         layout.addLayout(row)
+        self.assist: AssistModel | None = None
+        self.assist_panel = AssistPanel([])
+        self.assist_panel.accepted.connect(self._accept_edits)
+        self.assist_panel.proposeRequested.connect(self.propose)
+        self.assist_panel.propagateRequested.connect(self.propagate)
+        self.assist_panel.uncertainty.toggled.connect(self.canvas.set_show_uncertainty)
+        self.assist_panel.paint_over.setVisible(False)   # the tools' "Paint over other classes" decides
+        self.canvas.acceptRequested.connect(self.assist_panel.accept)
+        self.canvas.tools.changed.connect(self._tool_changed)
+        self.preset: str | None = "Auto (1–99 %)"      # the window preset last chosen, "Custom" once changed
+        self._preset_window: tuple[float, float] | None = None
+        self._propose_worker: Worker | None = None
+        self._model_worker: Worker | None = None
+        self.assistant = Assistant(self)
+        self.assist_panel.bind_assistant(self.assistant)
+        self.assistant.finished.connect(lambda _run: self.find_model())
+        session.projectChanged.connect(self._project_changed)
+        session.statusChanged.connect(lambda _case: self.assistant.update(self.done_slices()))
         self.slider.valueChanged.connect(session.set_slice)
         self.strip.sliceClicked.connect(session.set_slice)
         self.canvas.wheelSlice.connect(session.step_slice)
@@ -43,6 +72,9 @@ class LabelWorkspace(QWidget):
         session.statusChanged.connect(lambda case: case == session.case_id and self._update_strip())
 
     def _case_changed(self, case_id: str) -> None:
+        w = self.session.window   # a newly opened case shows the auto (1–99 %) window
+        self.preset, self._preset_window = "Auto (1–99 %)", (w.low, w.high)
+        self._bind_assist()
         image = self.session.image
         self.slider.blockSignals(True)
         self.slider.setRange(0, (image.shape[0] - 1) if image is not None else 0)
@@ -55,16 +87,182 @@ class LabelWorkspace(QWidget):
         self.slider.setValue(z)
         self.slider.blockSignals(False)
         self.slice_label.setText(f"slice {z + 1} / {image.shape[0]}" if image is not None else "–")
+        self.assist_panel.set_slice(z)
         self._update_strip()
 
     def _update_strip(self) -> None:
         self.strip.set_state(self.session.slice_status(), self.session.z)
 
+    def _project_changed(self) -> None:
+        p = self.session.project
+        self.assistant.set_project(p.path if p else None, p.runs_dir if p and not p.read_only else None)
+        if p is not None and not p.read_only:
+            self.assistant.update(self.done_slices())
+
+    def done_slices(self) -> int:
+        """Slices marked done over the project's cases (what the assistant counts)."""
+        s = self.session
+        return sum(s.slice_status(c.id).count("d") for c in s.project.cases) if s.project else 0
+
+    def activated(self) -> None:
+        """Shown again (after Train, say): a model trained meanwhile becomes the proposer."""
+        self.find_model()
+
+    def shutdown(self) -> None:
+        """The window closes: a running fine-tune stops (saving its latest.pt)."""
+        self.assistant.stop()
+
+    # --- assisted labelling ---------------------------------------------------------------------------------------
+    def _bind_assist(self) -> None:
+        """A new AssistModel for the open case (its image and live label volume), keeping the tool's settings."""
+        s, old = self.session, self.assist
+        if old is not None:
+            old.cancel()
+            old.wait()
+        self.assist = None
+        if s.image is not None and s.labels() is not None:
+            self.assist = AssistModel(np.asarray(s.image.array, np.float32), s.labels(), self, background=True)
+            self.assist.paint_over = self.canvas.overwrite
+            if old is not None:
+                self.assist.k, self.assist.three_d = old.k, old.three_d
+                self.assist.set_model(old.model, old.model_info)
+            self.assist.failed.connect(s.message)
+            tool = self.canvas.tool
+            if tool in ASSIST_TOOLS:
+                self.assist.tool = Tool(tool)
+            self.assist.settingsChanged.connect(self._assist_tool_changed)
+        self.assist_panel.set_classes([c.name for c in s.project.classes] if s.project else [])
+        self.assist_panel.bind(self.assist)
+        self.canvas.set_assist(self.assist)
+        self.find_model()
+
+    def find_model(self) -> None:
+        """Load the project's newest model (best.pt, or latest.pt of a run still training) for proposals, in a
+        worker thread (torch loads in seconds); a model already loaded from that checkpoint is kept."""
+        s, a = self.session, self.assist
+        if a is None or s.project is None or self._model_worker is not None:
+            return
+        checkpoint = latest_model(s.project.runs_dir)
+        if checkpoint is None or a.model_info.get("checkpoint") == str(checkpoint):
+            return
+
+        def load(_w):
+            from sra_seg_core.assist.propose import load_proposer
+
+            return load_proposer(checkpoint, "cpu"), describe_model(checkpoint)
+
+        worker = self._model_worker = Worker(load)
+
+        def loaded(result):
+            self._last_model_worker, self._model_worker = worker, None
+            if self.assist is not None:
+                self.assist.set_model(*result)
+                self.session.message.emit(f"Proposals from {self.assist.status}")
+
+        def failed(exc):
+            self._last_model_worker, self._model_worker = worker, None
+            self.session.message.emit(f"Cannot load the model {checkpoint} for proposals: {exc}")
+        worker.done.connect(loaded)
+        worker.failed.connect(failed)
+        worker.start()
+
+    def _tool_changed(self, name: str) -> None:
+        """The canvas tool follows into the assist model (and a tool change drops a pending preview)."""
+        a = self.assist
+        if a is None:
+            return
+        if name == "overwrite":
+            a.set_paint_over(self.canvas.overwrite)
+        elif name == "tool":
+            tool = self.canvas.tool
+            if tool in ASSIST_TOOLS:
+                a.set_tool(Tool(tool))
+            else:
+                a.cancel()
+
+    def _assist_tool_changed(self) -> None:
+        """The assist panel chose smart fill or scribble: the canvas tool follows."""
+        a = self.assist
+        if a is not None and a.tool.value in ASSIST_TOOLS and self.canvas.tool != a.tool.value:
+            self.canvas.set_tool(a.tool.value)
+
+    def _accept_edits(self, edits: list) -> None:
+        text = ACCEPT_TEXT.get(self.assist.tool, "Assist") if self.assist is not None else "Assist"
+        if self.session.commit(edits, text):
+            self.session.message.emit(f"{text}: {len(edits)} slice(s) changed (one undo step).")
+
+    def accept_or_close(self) -> None:
+        """Enter: accept the assist preview when one shows, else close the polygon being drawn."""
+        if self.assist is not None and self.assist.preview is not None:
+            self.assist_panel.accept()
+        else:
+            self.canvas.close_polygon()
+
+    def cancel(self) -> None:
+        """Esc: drop the preview and the polygon, and give the keyboard back to the image."""
+        if self.assist is not None:
+            self.assist.cancel()
+        self.canvas.cancel_polygon()
+        self.canvas.setFocus()
+
+    def propagate(self) -> None:
+        """Propose the next slice from this one (the model when one is loaded, else shape propagation) and go there,
+        so the ghost shows; Enter accepts it, and Propagate again goes on."""
+        s, a = self.session, self.assist
+        if a is None or s.image is None:
+            return
+        if not s.labels()[s.z].any():
+            s.message.emit("Propagation needs labels on this slice.")
+            return
+        if s.z + 1 >= s.image.shape[0]:
+            s.message.emit("This is the last slice: nothing to propagate to.")
+            return
+        source = s.z
+        a.propagate_to(source, source + 1)
+        s.set_slice(source + 1)
+        self.canvas.refresh_ghost()
+
+    def propose(self, whole_case: bool = False) -> None:
+        """The model's proposal for this slice (or the case) in a worker thread; the preview shows when done."""
+        a = self.assist
+        if a is None or a.model is None or self._propose_worker is not None:
+            return
+        slices = None if whole_case else [self.session.z]
+        from sra_seg_core.assist.propose import propose
+
+        model, volume = a.model, a.volume
+        worker = self._propose_worker = Worker(lambda _w: propose(model, volume, slices))
+
+        def ended(error=None):
+            # kept until the next proposal: a QThread must not die inside its own finished signal
+            self._last_propose_worker, self._propose_worker = worker, None
+            if error is not None:
+                self.session.message.emit(f"Proposal failed: {error}")
+        def show(proposal):
+            ended()
+            if self.assist is a:   # still the same case
+                a.show_proposal(proposal)
+        worker.done.connect(show)
+        worker.failed.connect(ended)
+        worker.start()
+        self.session.message.emit("Proposing…")
+
     # --- actions from the tools dock and shortcuts -------------------------------------------------------------------
     def window_preset(self, name: str) -> None:
         if self.session.image is not None:
-            low, high = WINDOW_PERCENTILES[name]
-            self.session.set_window(WindowLevel.auto(self.session.image.array, low, high))
+            window = preset_window(name, self.session.image.array)
+            self.preset, self._preset_window = name, window
+            self.session.set_window(WindowLevel(*window))
+
+    def window_values(self, level: float, width: float) -> None:
+        """Numbers typed into the level / width fields."""
+        if self.session.image is not None:
+            self.session.set_window(WindowLevel.from_center_width(level, width))
+
+    def shown_preset(self) -> str:
+        """What the preset box should say for the window now shown."""
+        w = self.session.window
+        return shown_preset(self.preset, self._preset_window, (w.low, w.high))
 
     def run_action(self, name: str) -> None:
         s = self.session

@@ -32,7 +32,8 @@ CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 # which folder holds each kind of file a case owns
 KIND_FOLDERS = {"image": "images", "label": "labels", "reference": "reference", "prediction": "predictions"}
 # project settings the engine and the app read, and the JSON type each must have
-SETTING_TYPES = {"review": dict, "demo": dict, "export": dict, "dinov2_weights": str}
+SETTING_TYPES = {"review": dict, "demo": dict, "export": dict, "dinov2_weights": str,
+                 "label_view": dict}  # hidden / locked classes (project/class_table.py)
 
 
 class SliceStatus(str, Enum):

@@ -214,6 +214,30 @@ class Project:
                 return case
         raise ProjectError(f"no case {case_id!r} in this project", self.path)
 
+    def set_classes(self, classes: list[LabelClass], *, in_memory: dict | None = None) -> None:
+        """Replace the label classes (rename, recolour, add; remove only the last ones) and save the manifest.
+
+        A removed value still held by a label file, or by a label volume in ``in_memory`` (case -> array, the app's
+        unsaved edits), is refused: the label maps would hold a class the project no longer has.
+        """
+        self._check_writable()
+        problem = class_problem(list(classes))
+        if problem:
+            raise ProjectError(problem, self.path)
+        gone = len(self.classes) - len(classes)
+        if gone > 0:
+            first = len(classes) + 1
+            arrays = dict(in_memory or {})
+            for case in self.cases:
+                if case.id not in arrays and case.label:
+                    arrays[case.id] = self.read_label(case.id).array
+            for case_id, array in arrays.items():
+                if array is not None and np.asarray(array).max(initial=0) >= first:
+                    raise ProjectError(f"class {first} is still painted in case {case_id}: erase it there first",
+                                       self.path)
+        self._manifest.classes = list(classes)
+        self.save()
+
     def save(self) -> None:
         """Write the manifest atomically, stamping ``modified``."""
         self._check_writable()

@@ -114,3 +114,29 @@ def test_switching_tools_drops_the_preview():
     model.add_scribble(1, [0], 0)
     model.set_tool(Tool.SMART_FILL)
     assert model.preview is None and not model.scribbles.any()
+
+
+def test_background_scribble_segmentation_shows_its_preview_when_the_worker_ends(qtbot):
+    from sra_seg_app.model.assist import AssistModel
+
+    yy, xx = np.mgrid[:32, :32]
+    disc = np.hypot(yy - 16, xx - 16) < 7
+    volume = np.stack([20 + 100 * disc for _ in range(2)]).astype(np.float32)
+    model = AssistModel(volume, np.zeros(volume.shape, np.uint8), background=True)
+    model.add_scribble(0, np.ravel_multi_index(([16], [16]), (32, 32)), 2)
+    model.add_scribble(0, np.ravel_multi_index(([2], [2]), (32, 32)), 0)   # while the first still runs: folded in
+    assert model.busy or model.preview is not None
+    model.wait()
+    assert not model.busy
+    assert model.preview[0][disc].mean() > 0.9 and (model.preview[0][~disc] == 2).mean() < 0.1
+
+
+def test_a_late_background_result_after_cancel_is_dropped(qtbot):
+    from sra_seg_app.model.assist import AssistModel
+
+    volume = np.random.default_rng(0).normal(size=(1, 32, 32)).astype(np.float32)
+    model = AssistModel(volume, np.zeros(volume.shape, np.uint8), background=True)
+    model.add_scribble(0, np.array([5, 600]), 1)
+    model.cancel()
+    model.wait()
+    assert model.preview is None
