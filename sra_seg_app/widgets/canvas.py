@@ -150,8 +150,10 @@ class SliceCanvas(pg.GraphicsView):
 
     # --- display ----------------------------------------------------------------------------------------------------
     def class_colors(self) -> dict[int, str]:
+        """Class value -> colour of the classes shown (``hidden_classes``, set by the linked views, are left out)."""
         project = self.session.project
-        return {c.value: c.color for c in project.classes} if project else {}
+        hidden = getattr(self, "hidden_classes", ())
+        return {c.value: c.color for c in project.classes if c.value not in hidden} if project else {}
 
     def _case_changed(self, case_id: str) -> None:
         self.cancel_polygon()

@@ -93,7 +93,9 @@ class SurfaceView(QWidget):
         """Schedule a rebuild from a (Z, Y, X) label map with its (4, 4) affine (debounced)."""
         if colors is not None:
             self.colors = dict(colors)
-        self._pending = None if labels is None else (np.array(labels, dtype=np.uint8), np.asarray(affine))
+        # kept by reference: a brush stroke calls this per dab, and the copy the worker needs is taken once, when
+        # the debounce fires
+        self._pending = None if labels is None else (labels, np.asarray(affine))
         self.timer.start()
 
     def set_class_visible(self, value: int, visible: bool) -> None:
@@ -112,6 +114,7 @@ class SurfaceView(QWidget):
             self._show(generation, {})
             return
         labels, affine = self._pending
+        labels = np.array(labels, dtype=np.uint8)  # the worker's own copy: painting goes on meanwhile
         values = list(self.colors) or None
 
         def build() -> dict:

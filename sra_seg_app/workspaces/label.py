@@ -11,6 +11,7 @@ from sra_seg_core.project import SliceStatus
 from sra_seg_app.widgets.canvas import SliceCanvas
 from sra_seg_app.model.session import WindowLevel
 from sra_seg_app.widgets.slice_strip import SliceStrip
+from sra_seg_app.workspaces.label_views import LinkedViews
 
 WINDOW_PERCENTILES = {"Auto (1–99 %)": (1, 99), "Full range": (0, 100), "Soft (5–95 %)": (5, 95),
                       "Wide (0.5–99.5 %)": (0.5, 99.5)}
@@ -32,7 +33,9 @@ class LabelWorkspace(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
-        layout.addWidget(self.canvas, 1)
+        # the canvas (the acquisition plane, which paints) sits in the linked views: 1×1, 1×3 planes, 2×2 with 3-D
+        self.views = LinkedViews(session, self.canvas)
+        layout.addWidget(self.views, 1)
         layout.addWidget(self.strip)
         layout.addLayout(row)
         self.slider.valueChanged.connect(session.set_slice)
