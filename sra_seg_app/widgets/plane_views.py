@@ -152,6 +152,8 @@ class PlaneView(pg.GraphicsView):
             self._update_overlay()
             self.box.autoRange(padding=0.02)
             self._place_overlays()
+        elif kind in ("crosshair", "labels") and not self.isVisible():
+            self._stale = True  # a hidden view (the acquisition plane behind the canvas) catches up when shown
         elif kind == "crosshair":
             self._update_slice()
             self._update_measurement()
@@ -231,6 +233,13 @@ class PlaneView(pg.GraphicsView):
     def resizeEvent(self, ev):
         super().resizeEvent(ev)
         self._place_overlays()
+
+    def showEvent(self, ev):
+        super().showEvent(ev)
+        if getattr(self, "_stale", False) and self.model.image is not None:
+            self._stale = False
+            self._update_slice(force=True)
+            self._update_measurement()
 
     def _place_overlays(self) -> None:
         if not hasattr(self, "caption"):  # GraphicsView's constructor resizes before ours has made the labels

@@ -120,3 +120,34 @@ def test_a_measuring_tool_swaps_the_canvas_for_its_plane_view_to_draw_on(views, 
     assert m.value == pytest.approx(10 * sx)
     views.set_tool("crosshair")
     assert views.planes.widget_for(acquisition) is opened.canvas
+
+
+def test_the_canvas_carries_the_acquisition_planes_orientation_letters(views):
+    plane = _plane(views)
+    assert views.markers.text() == views.model.planes[plane].markers
+    assert views.paint_note.text().startswith(f"Painting: the {plane} plane")
+
+
+def test_without_opengl_the_3d_cell_says_why(views):
+    views.set_layout("2x2")
+    if views.surface.gl is None:  # the offscreen platform of the test run
+        assert "3-D view unavailable" in views.surface.message.text()
+
+
+def test_a_stroke_schedules_a_debounced_3d_rebuild_only_while_the_3d_view_is_shown(views, opened):
+    surface = views.surface
+    opened.canvas.tools.set_tool("brush")
+    opened.canvas.paint_at(20, 30)
+    assert not surface.timer.isActive()  # 1x3: no 3-D view, no meshing
+    views.set_layout("2x2")
+    surface.timer.stop()
+    opened.canvas.paint_at(25, 35)
+    assert surface.timer.isActive() and surface._pending[0] is opened.session.labels()
+
+
+def test_the_plane_view_behind_the_canvas_shows_the_current_slice_when_it_comes_forward(views, opened):
+    acquisition = _plane(views)
+    opened.session.set_slice(4)  # while the canvas covers the plane view
+    views.set_tool("rectangle")
+    view = views.planes.views[acquisition]
+    np.testing.assert_array_equal(view.image_item.image, opened.session.image.array[4])
