@@ -121,6 +121,8 @@ class MainWindow(QMainWindow):
             self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
             dock.hide()
         self.splitDockWidget(self.stats_dock, self.indices_dock, Qt.Orientation.Horizontal)
+        self.resizeDocks([self.stats_dock, self.indices_dock], [420, 900], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.indices_dock], [380], Qt.Orientation.Vertical)
         self.stats_dock.visibilityChanged.connect(lambda shown: shown and self.label_stats.refresh())
 
     def _build_toolbar(self) -> None:

@@ -212,9 +212,12 @@ class ProjectIndicesPanel(QWidget):
             self.notes.setText(str(exc))
             return None
         self.panel.set_report(report)
-        skipped = "; ".join(f"{patient}: {why}" for patient, why in report.skipped)
         chosen = ", ".join(f"{p} = {ed} / {es}" for p, (ed, es) in self.pairs.items())
+        # one line in the dock; the reasons, one patient a line, on hover (the engine's wording names the CLI's
+        # --pair, which here is the ED / ES boxes)
         self.notes.setText(" ".join(part for part in (
             f"{len(report.rows)} row(s).", f"Chosen frames: {chosen}." if chosen else "",
-            f"Left out — {skipped}" if skipped else "") if part))
+            f"{len(report.skipped)} patient(s) left out (hover for why; choose their ED and ES above)."
+            if report.skipped else "") if part))
+        self.notes.setToolTip("\n".join(f"{patient}: {why}" for patient, why in report.skipped))
         return report

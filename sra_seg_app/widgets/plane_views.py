@@ -346,6 +346,10 @@ class PlaneViews(QWidget):
                 widget.hide()
         shown = self.model.views()
         columns = 2 if self.model.layout == "2x2" else len(shown)
+        rows = -(-len(shown) // columns)
+        for n in range(3):  # equal cells, whatever each widget's own size hint (the canvas asks for a lot)
+            self.grid.setColumnStretch(n, 1 if n < columns else 0)
+            self.grid.setRowStretch(n, 1 if n < rows else 0)
         for n, name in enumerate(shown):
             widget = self.surface if name == VIEW_3D else self.views[name]
             if name != VIEW_3D and self.shows_acquisition_widget(name):

@@ -13,7 +13,9 @@ so that a measurement can be drawn in every plane, 1×1 included; "Navigate / pa
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget,
+)
 
 from sra_seg_app.model.plane_link import PlaneLink
 from sra_seg_app.widgets.plane_views import EdgeMarkers, PlaneViews
@@ -45,9 +47,14 @@ class LinkedViews(QWidget):
             self.tool_box.addItem(text, value)
         self.tool_box.setToolTip("What a left drag does in the plane views: move the crosshair (and paint on the "
                                  "canvas), or measure")
-        self.clear_button = QPushButton("Clear measurement")
+        self.clear_button = QPushButton("Clear")
+        self.clear_button.setToolTip("Remove the measurement")
         self.paint_note = QLabel("")
         self.paint_note.setObjectName("muted")
+        # the note may be cut, never widen the window: the docks and the canvas need the room more
+        self.paint_note.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.paint_note.setMinimumWidth(60)
+        self.measure_label = QLabel("")
         self.class_row = QHBoxLayout()
         self.class_boxes: dict[int, QCheckBox] = {}
         row = QHBoxLayout()
@@ -57,9 +64,10 @@ class LinkedViews(QWidget):
         row.addWidget(QLabel("Left drag"))
         row.addWidget(self.tool_box)
         row.addWidget(self.clear_button)
+        row.addWidget(self.measure_label)
         row.addLayout(self.class_row)
-        row.addStretch(1)
-        row.addWidget(self.paint_note)
+        row.addSpacing(8)
+        row.addWidget(self.paint_note, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
@@ -85,6 +93,10 @@ class LinkedViews(QWidget):
             plane = next(name for name in m.planes if m.can_paint(name))
             self.markers.set_text(m.planes[plane].markers, m.paint_note(plane))
             self.paint_note.setText(f"Painting: the {plane} plane (the canvas); other planes are view only")
+            self.paint_note.setToolTip(self.paint_note.text())
+        elif kind == "measurement":
+            # the result also here, where the view's edge cannot cut it
+            self.measure_label.setText(m.measurement.text if m.measurement is not None else "")
         elif kind == "overlay":
             # the canvas hides the classes the planes and the 3-D view hide
             hidden = set(m.hidden)

@@ -32,7 +32,7 @@ def test_indices_for_user_chosen_frames_match_the_engine(opened):
     assert rows[0].indices.lv_edv_ml == pytest.approx(want.lv_edv_ml)
     r = panel.panel.report.rows.index(rows[0])
     assert panel.panel.table.item(r, 2).text() == f"{want.lv_edv_ml:.1f}"  # the LV EDV column
-    assert "patient002" in panel.notes.text()  # left out, and the panel says why
+    assert "left out" in panel.notes.text() and "patient003: no Info.cfg" in panel.notes.toolTip()
 
 
 def test_the_same_case_as_ed_and_es_is_refused_in_words(opened):

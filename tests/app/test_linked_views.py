@@ -151,3 +151,12 @@ def test_the_plane_view_behind_the_canvas_shows_the_current_slice_when_it_comes_
     views.set_tool("rectangle")
     view = views.planes.views[acquisition]
     np.testing.assert_array_equal(view.image_item.image, opened.session.image.array[4])
+
+
+def test_the_measurement_result_is_also_written_above_the_views(views):
+    plane = _plane(views)
+    views.set_tool("rectangle")
+    m = views.model.measure(plane, (10, 10), (20, 30))
+    assert views.measure_label.text() == m.text and "mm²" in m.text
+    views.clear_button.click()
+    assert views.measure_label.text() == ""
