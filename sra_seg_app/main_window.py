@@ -121,8 +121,15 @@ class MainWindow(QMainWindow):
             self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
             dock.hide()
         self.splitDockWidget(self.stats_dock, self.indices_dock, Qt.Orientation.Horizontal)
-        self.resizeDocks([self.stats_dock, self.indices_dock], [420, 900], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.indices_dock], [380], Qt.Orientation.Vertical)
+        self.indices_dock.visibilityChanged.connect(lambda shown: shown and self._size_clinical_docks())
+
+    def _size_clinical_docks(self) -> None:
+        # a hidden dock has no size to set: give the table and the Bland–Altman plot room when first shown
+        if not getattr(self, "_clinical_docks_sized", False):
+            self._clinical_docks_sized = True
+            self.resizeDocks([self.indices_dock], [max(360, self.height() // 3)], Qt.Orientation.Vertical)
+            if self.stats_dock.isVisible():
+                self.resizeDocks([self.stats_dock, self.indices_dock], [400, 900], Qt.Orientation.Horizontal)
         self.stats_dock.visibilityChanged.connect(lambda shown: shown and self.label_stats.refresh())
 
     def _build_toolbar(self) -> None:

@@ -55,6 +55,7 @@ class LinkedViews(QWidget):
         self.paint_note.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.paint_note.setMinimumWidth(60)
         self.measure_label = QLabel("")
+        self.measure_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.class_row = QHBoxLayout()
         self.class_boxes: dict[int, QCheckBox] = {}
         row = QHBoxLayout()
@@ -64,7 +65,7 @@ class LinkedViews(QWidget):
         row.addWidget(QLabel("Left drag"))
         row.addWidget(self.tool_box)
         row.addWidget(self.clear_button)
-        row.addWidget(self.measure_label)
+        row.addWidget(self.measure_label, 2)
         row.addLayout(self.class_row)
         row.addSpacing(8)
         row.addWidget(self.paint_note, 1)
@@ -97,6 +98,7 @@ class LinkedViews(QWidget):
         elif kind == "measurement":
             # the result also here, where the view's edge cannot cut it
             self.measure_label.setText(m.measurement.text if m.measurement is not None else "")
+            self.measure_label.setToolTip(self.measure_label.text())
         elif kind == "overlay":
             # the canvas hides the classes the planes and the 3-D view hide
             hidden = set(m.hidden)
