@@ -132,16 +132,17 @@ def measure_linked(repeats: int) -> dict:
         window.open_project(path)
         window.session.select_case(case)
         views = window.label_ws.views
-        views.set_layout("2x2")
-        app.processEvents()
         session, model = window.session, views.model
-        shown = [views.planes.widget_for(p) for p in ("axial", "coronal", "sagittal")]
+        for layout, plane in [(lay, p) for lay in ("1x3", "2x2") for p in ("axial", "coronal", "sagittal")]:
+            if views.model.layout != layout:
+                views.set_layout(layout)  # 1x3 first: no OpenGL widget in the window yet
+                app.processEvents()
+            shown = [views.planes.widget_for(p) for p in ("axial", "coronal", "sagittal")]
 
-        def repaint_all() -> None:
-            for widget in shown:
-                widget.viewport().repaint()
+            def repaint_all() -> None:
+                for widget in shown:
+                    widget.viewport().repaint()
 
-        for plane in ("axial", "coronal", "sagittal"):
             times = []
             for n in range(repeats + 5):
                 step = 1 if (n // 8) % 2 == 0 else -1
@@ -154,13 +155,13 @@ def measure_linked(repeats: int) -> dict:
                 repaint_all()
                 times.append((time.perf_counter() - t0) * 1000)
             times = times[5:]  # the first ones warm caches
-            result[f"slice_{plane}_p50_ms"] = float(np.percentile(times, 50))
-            result[f"slice_{plane}_p95_ms"] = float(np.percentile(times, 95))
-            result[f"slice_{plane}_min_ms"] = float(np.min(times))
+            result[f"slice_{layout}_{plane}_p50_ms"] = float(np.percentile(times, 50))
+            result[f"slice_{layout}_{plane}_p95_ms"] = float(np.percentile(times, 95))
+            result[f"slice_{layout}_{plane}_min_ms"] = float(np.min(times))
         window.session.select_case(heart)
         app.processEvents()
         surface = views.surface
-        if surface.gl is None:
+        if surface.problem is not None:
             result["surface_refresh_s"] = None
             result["surface_note"] = f"no OpenGL here ({surface.problem}); run with --gl under xvfb-run"
         else:
@@ -186,10 +187,12 @@ def main() -> int:
     parser.add_argument("--gl", action="store_true", help="a real display (xvfb-run), so the 3-D refresh is timed")
     args = parser.parse_args()
     linked = measure_linked(args.repeats)
-    print("linked views (Label workspace, 2x2, 20 x 512 x 512; slice change incl. repaint of every shown view, ms):")
-    for plane in ("axial", "coronal", "sagittal"):
-        print(f"  {plane:<9} p50 {linked[f'slice_{plane}_p50_ms']:7.1f}   p95 {linked[f'slice_{plane}_p95_ms']:7.1f}"
-              f"   min {linked[f'slice_{plane}_min_ms']:6.1f}")
+    print("linked views (Label workspace, 20 x 512 x 512; slice change incl. repaint of every shown view, ms):")
+    for layout in ("1x3", "2x2"):
+        for plane in ("axial", "coronal", "sagittal"):
+            key = f"slice_{layout}_{plane}"
+            print(f"  {layout} {plane:<9} p50 {linked[key + '_p50_ms']:7.1f}   p95 {linked[key + '_p95_ms']:7.1f}"
+                  f"   min {linked[key + '_min_ms']:6.1f}")
     if linked["surface_refresh_s"] is None:
         print(f"  3-D refresh: {linked['surface_note']}")
     else:

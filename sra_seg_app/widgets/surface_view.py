@@ -75,19 +75,28 @@ class SurfaceView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.problem = opengl_problem()
+        self.gl = None
         if self.problem is None:
-            from pyqtgraph.opengl import GLViewWidget
-
-            self.gl = GLViewWidget(self)
-            self.gl.setBackgroundColor(QColor("#101010"))
-            layout.addWidget(self.gl)
+            # The GL widget is made when the view is first shown (lazy): once a window holds an OpenGL widget, Qt
+            # composes the whole window through OpenGL on every repaint, which on a software renderer (llvmpipe)
+            # makes every other view's repaint slow too — a window whose 3-D view was never opened should not pay.
             self.message = None
         else:
-            self.gl = None
             self.message = QLabel(f"3-D view unavailable: {self.problem}.\nThe plane views work as usual.", self)
             self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
             self.message.setWordWrap(True)
             layout.addWidget(self.message)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self.problem is None and self.gl is None:
+            from pyqtgraph.opengl import GLViewWidget
+
+            self.gl = GLViewWidget(self)
+            self.gl.setBackgroundColor(QColor("#101010"))
+            self.layout().addWidget(self.gl)
+            if self._pending is not None:
+                self.timer.start()
 
     def set_labels(self, labels: np.ndarray | None, affine: np.ndarray, colors: dict[int, str] | None = None) -> None:
         """Schedule a rebuild from a (Z, Y, X) label map with its (4, 4) affine (debounced)."""
