@@ -60,6 +60,7 @@ def main() -> int:
     for layout in ("1x1", "1x3", "2x2"):
         views.set_layout(layout)
         if layout == "2x2":
+            _settle(app)  # the GL view is made once the 3-D cell has been shown
             views.surface.refresh(background=False)
         shot(f"label_{layout}")
     views.set_layout("1x3")

@@ -90,13 +90,20 @@ class SurfaceView(QWidget):
     def showEvent(self, event) -> None:
         super().showEvent(event)
         if self.problem is None and self.gl is None:
-            from pyqtgraph.opengl import GLViewWidget
+            # after this show has been laid out: a GL widget added inside showEvent keeps a stale viewport
+            QTimer.singleShot(0, self._make_gl)
 
-            self.gl = GLViewWidget(self)
-            self.gl.setBackgroundColor(QColor("#101010"))
-            self.layout().addWidget(self.gl)
-            if self._pending is not None:
-                self.timer.start()
+    def _make_gl(self) -> None:
+        if self.gl is not None or not self.isVisible():
+            return
+        from pyqtgraph.opengl import GLViewWidget
+
+        gl = GLViewWidget()
+        gl.setBackgroundColor(QColor("#101010"))
+        self.layout().addWidget(gl)
+        self.gl = gl
+        if self._pending is not None:
+            self.timer.start()
 
     def set_labels(self, labels: np.ndarray | None, affine: np.ndarray, colors: dict[int, str] | None = None) -> None:
         """Schedule a rebuild from a (Z, Y, X) label map with its (4, 4) affine (debounced)."""
