@@ -3,7 +3,11 @@
 Each timing covers the engine work, the signal fan-out and a forced synchronous repaint of the viewer
 (``viewport().repaint()``), i.e. what the user waits for before the new frame is on screen. Runs offscreen.
 
-    python benchmarks/app_latency.py [--repeats 60] [--json OUT]
+    python benchmarks/app_latency.py [--repeats 60] [--json OUT] [--linked-only] [--gl]
+
+The linked views (slice change in each of the three planes, 3-D refresh) are timed in the real Label workspace
+wiring; ``xvfb-run -a python benchmarks/app_latency.py --gl --linked-only`` includes the 3-D refresh (Mesa llvmpipe).
+``benchmarks/viewer_latency.py`` times the plane views and the meshing alone, without the window.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+if "--gl" not in sys.argv:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 def startup_seconds() -> float:
@@ -94,11 +99,107 @@ def measure(shape, repeats: int) -> dict:
             "dab_p50_ms": pct(dab_ms, 50), "dab_p95_ms": pct(dab_ms, 95)}
 
 
+def measure_linked(repeats: int) -> dict:
+    """The Label workspace's linked views in the real window (2x2: canvas + two planes + 3-D), 20 x 512 x 512.
+
+    slice change per plane: the acquisition plane through the session (what PgDn does: the canvas and the crosshair
+    follow), the others through the planes model (what the wheel over a plane view does: the canvas follows when z
+    changes); each timing ends with a synchronous repaint of every shown view. 3-D refresh: a 10 x 256 x 256 cardiac
+    phantom's labels in the same window, from the debounce firing to the meshes shown (marching cubes, smoothing,
+    GLMeshItem upload, a GL repaint); needs OpenGL (``--gl`` under Xvfb), else it is skipped and says so.
+    """
+    from PySide6.QtWidgets import QApplication
+
+    from sra_seg_app.main_window import MainWindow
+    from sra_seg_app.theme import apply_theme
+    from sra_seg_core.io import write_image
+    from sra_seg_core.phantoms import cardiac_case
+    from sra_seg_core.project import Project
+
+    app = QApplication.instance() or QApplication([])
+    apply_theme(app)
+    result: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        path, case = make_project(Path(tmp), (20, 512, 512))
+        heart_image, heart_labels = cardiac_case(3, shape=(10, 256, 256))
+        heart_path = write_image(heart_image, Path(tmp) / "heart.nii.gz")
+        with Project.open(path) as project:
+            heart = project.import_image(heart_path).id
+            project.save_label(heart, heart_labels.array)
+        window = MainWindow()
+        window.resize(1600, 1000)
+        window.show()
+        window.open_project(path)
+        window.session.select_case(case)
+        views = window.label_ws.views
+        session, model = window.session, views.model
+        for layout, plane in [(lay, p) for lay in ("1x3", "2x2") for p in ("axial", "coronal", "sagittal")]:
+            if views.model.layout != layout:
+                views.set_layout(layout)  # 1x3 first: no OpenGL widget in the window yet
+                app.processEvents()
+            shown = [views.planes.widget_for(p) for p in ("axial", "coronal", "sagittal")]
+
+            def repaint_all() -> None:
+                for widget in shown:
+                    widget.viewport().repaint()
+
+            times = []
+            for n in range(repeats + 5):
+                step = 1 if (n // 8) % 2 == 0 else -1
+                t0 = time.perf_counter()
+                if model.can_paint(plane):
+                    session.set_slice(session.z + step if 0 <= session.z + step < session.image.shape[0]
+                                      else session.z - step)
+                else:
+                    model.step(plane, step)
+                repaint_all()
+                times.append((time.perf_counter() - t0) * 1000)
+            times = times[5:]  # the first ones warm caches
+            result[f"slice_{layout}_{plane}_p50_ms"] = float(np.percentile(times, 50))
+            result[f"slice_{layout}_{plane}_p95_ms"] = float(np.percentile(times, 95))
+            result[f"slice_{layout}_{plane}_min_ms"] = float(np.min(times))
+        window.session.select_case(heart)
+        app.processEvents()
+        surface = views.surface
+        if surface.problem is not None:
+            result["surface_refresh_s"] = None
+            result["surface_note"] = f"no OpenGL here ({surface.problem}); run with --gl under xvfb-run"
+        else:
+            times = []
+            for _ in range(max(3, repeats // 10)):
+                t0 = time.perf_counter()
+                surface.refresh(background=False)  # what the debounce timer starts, here in this thread
+                surface.gl.repaint()
+                times.append(time.perf_counter() - t0)
+            result["surface_refresh_s"] = float(np.median(times))
+            result["surface_refresh_min_s"] = float(np.min(times))
+            result["surface_meshes"] = len(surface.items)
+        window.session.history.clear()
+        window.close()
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=60)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--linked-only", action="store_true", help="only the linked views (planes and 3-D)")
+    parser.add_argument("--gl", action="store_true", help="a real display (xvfb-run), so the 3-D refresh is timed")
     args = parser.parse_args()
+    linked = measure_linked(args.repeats)
+    print("linked views (Label workspace, 20 x 512 x 512; slice change incl. repaint of every shown view, ms):")
+    for layout in ("1x3", "2x2"):
+        for plane in ("axial", "coronal", "sagittal"):
+            key = f"slice_{layout}_{plane}"
+            print(f"  {layout} {plane:<9} p50 {linked[key + '_p50_ms']:7.1f}   p95 {linked[key + '_p95_ms']:7.1f}"
+                  f"   min {linked[key + '_min_ms']:6.1f}")
+    if linked["surface_refresh_s"] is None:
+        print(f"  3-D refresh: {linked['surface_note']}")
+    else:
+        print(f"  3-D refresh (10 x 256 x 256, {linked['surface_meshes']} classes): median "
+              f"{linked['surface_refresh_s']:.2f} s, min {linked['surface_refresh_min_s']:.2f} s")
+    if args.linked_only:
+        return 0
     total, inside, torch_loaded = startup_seconds()
     rows = [measure((20, 512, 512), args.repeats), measure((2, 2048, 2048), args.repeats)]
     print(f"start-up to painted window: {total:.2f} s (process), {inside:.2f} s after interpreter start; "
@@ -110,7 +211,8 @@ def main() -> int:
               f"{r['dab_p95_ms']:>8.1f}")
     if args.json:
         args.json.write_text(json.dumps({"startup_s": total, "startup_inside_s": inside,
-                                         "torch_at_startup": torch_loaded, "rows": rows}, indent=2))
+                                         "torch_at_startup": torch_loaded, "rows": rows, "linked": linked},
+                                        indent=2))
     return 0
 
 

@@ -29,6 +29,8 @@ from sra_seg_app.theme import icon
 from sra_seg_app.widgets.shortcut_help import ShortcutHelp
 from sra_seg_app.widgets.tools_panel import ToolsPanel
 from sra_seg_app.widgets.welcome import WelcomePage
+from sra_seg_app.widgets.indices_panel import ProjectIndicesPanel
+from sra_seg_app.widgets.label_stats import LabelStatsTable
 
 DEMO_FOLDER = "demo-project"
 TEXT_FIELDS = (QLineEdit, QTextEdit, QPlainTextEdit, QAbstractSpinBox)
@@ -126,6 +128,38 @@ class MainWindow(QMainWindow):
         self.cases_dock.raise_()
         self.plan_dock.visibilityChanged.connect(lambda shown: shown and self.plan.activated())
         self.resizeDocks([self.cases_dock, self.tools_dock], [300, 290], Qt.Orientation.Horizontal)
+        self._build_clinical_docks()
+
+    def _build_clinical_docks(self) -> None:
+        """Label statistics of the shown case and the project's cardiac indices: bottom docks, closed until asked
+        for from the toolbar's Panels menu."""
+        names = lambda: {c.value: c.name for c in self.session.project.classes} if self.session.project else {}
+        self.label_stats = LabelStatsTable(self.label_ws.views.model)
+        self.session.projectChanged.connect(lambda: setattr(self.label_stats, "names", names()))
+        self.stats_dock = QDockWidget("Label statistics", self)
+        self.stats_dock.setObjectName("label-stats")
+        self.stats_dock.setWidget(self.label_stats)
+        self.indices = ProjectIndicesPanel(self.session)
+        self.indices_dock = QDockWidget("Cardiac indices", self)
+        self.indices_dock.setObjectName("indices")
+        self.indices_dock.setWidget(self.indices)
+        for dock in (self.stats_dock, self.indices_dock):
+            dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                             | QDockWidget.DockWidgetFeature.DockWidgetClosable
+                             | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+            self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+            dock.hide()
+        self.splitDockWidget(self.stats_dock, self.indices_dock, Qt.Orientation.Horizontal)
+        self.indices_dock.visibilityChanged.connect(lambda shown: shown and self._size_clinical_docks())
+
+    def _size_clinical_docks(self) -> None:
+        # a hidden dock has no size to set: give the table and the Bland–Altman plot room when first shown
+        if not getattr(self, "_clinical_docks_sized", False):
+            self._clinical_docks_sized = True
+            self.resizeDocks([self.indices_dock], [max(360, self.height() // 3)], Qt.Orientation.Vertical)
+            if self.stats_dock.isVisible():
+                self.resizeDocks([self.stats_dock, self.indices_dock], [400, 900], Qt.Orientation.Horizontal)
+        self.stats_dock.visibilityChanged.connect(lambda shown: shown and self.label_stats.refresh())
 
     def _build_toolbar(self) -> None:
         bar = QToolBar("Main")
@@ -152,8 +186,19 @@ class MainWindow(QMainWindow):
         self.act_import = QAction(icon("fa5s.file-import"), "Import", self)
         self.act_import.setMenu(self.import_menu)
         self.act_import.triggered.connect(lambda: self.import_images("real"))
+        self.panels_menu = QMenu(self)
+        self.act_stats = self.stats_dock.toggleViewAction()
+        self.act_stats.setText("Label statistics (voxels, mL, mean/SD)")
+        self.act_indices = self.indices_dock.toggleViewAction()
+        self.act_indices.setText("Cardiac indices (EDV, ESV, EF, mass; Bland–Altman)")
+        self.panels_menu.addAction(self.act_stats)
+        self.panels_menu.addAction(self.act_indices)
+        self.act_panels = QAction(icon("fa5s.table"), "Panels", self)
+        self.act_panels.setMenu(self.panels_menu)
         for act in (self.act_open, self.act_import, self.act_save, self.act_undo, self.act_redo):
             bar.addAction(act)
+        bar.addAction(self.act_panels)
+        bar.widgetForAction(self.act_panels).setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         bar.widgetForAction(self.act_import).setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
         bar.addSeparator()
         self.workspace_group = QActionGroup(self)

@@ -338,13 +338,14 @@ def project_indices(project, pairs: Mapping[str, tuple[str, str]] | None = None)
 
     pairs: patient -> (ED case id, ES case id) chosen by the user; other patients take their frames from the
            ``Info.cfg`` next to the imported source (ACDC layout).
-    Sources: "approved" (only when every slice of both frames is done: a half-labelled frame would read as a small
-    ventricle), "prediction" and "reference"; agreement of prediction against reference, and against approved labels.
+    Sources: "approved" (only when both frames are approved by :mod:`sra_seg_core.project.status`: a half-labelled
+    frame would read as a small ventricle), "prediction" and "reference"; agreement of prediction against reference, and against approved labels.
     """
-    from sra_seg_core.project.manifest import SliceStatus
+    from sra_seg_core.project.status import CaseStatus, case_status
 
     def all_done(case_id: str) -> bool:
-        return set(project.slice_status(case_id)) == {SliceStatus.DONE.value}
+        # the project's one rule for "approved" (every slice done and label data), not a second copy of it
+        return case_status(project, project.case(case_id)) == CaseStatus.APPROVED
 
     values = project_label_values(project.classes)
     groups: dict[str, list] = {}

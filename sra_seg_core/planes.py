@@ -105,17 +105,16 @@ def _letter(direction: np.ndarray) -> str:
 def plane_geometries(affine: np.ndarray, shape, *, stored: bool = False) -> dict[str, PlaneGeometry]:
     """The three planes of a (Z, Y, X) volume with the (4, 4) voxel (i, j, k) -> RAS+ mm ``affine``.
 
-    stored: show the array as stored instead (axial = ``array[k]`` with row 0 on top, coronal = ``array[:, j]``,
-    sagittal = ``array[:, :, i]``, no flips; markers still from the affine) — for pictures (PNG, a fundus photograph)
-    whose identity affine says nothing about a patient.
+    stored: show the array as stored instead (the plane of ``array[k]`` with row 0 on top and column 0 on the left,
+    the others with rows along k; no flips; which plane is called axial, coronal or sagittal and the markers still
+    come from the affine) — for pictures (PNG, a fundus photograph) whose identity affine says nothing about a
+    patient, and for views that must agree pixel for pixel with a painting canvas showing ``array[k]``.
     """
     from nibabel.orientations import io_orientation
 
     affine = np.asarray(affine, dtype=np.float64)
     ornt = io_orientation(affine)  # per voxel axis i, j, k: (nearest world axis, +1/-1)
     array_axis_of_world = {int(world): 2 - voxel for voxel, (world, _) in enumerate(ornt)}
-    if stored:
-        array_axis_of_world = {2: 0, 1: 1, 0: 2}
     spacing_zyx = np.linalg.norm(affine[:3, :3], axis=0)[::-1]
     planes = {}
     for name, (normal_w, rows_w, cols_w) in _LAYOUT.items():

@@ -43,8 +43,11 @@ class PlanesModel(QObject):
 
     changed = Signal(str)
 
-    def __init__(self, parent: QObject | None = None):
+    def __init__(self, parent: QObject | None = None, *, as_stored: bool = False):
+        """as_stored: show every plane unflipped, the acquisition plane as ``array[k]`` (row 0 on top), to match a
+        painting canvas that shows the stored slice; markers still say where the patient is."""
         super().__init__(parent)
+        self.as_stored = as_stored
         self.image: Image | None = None
         self.labels: np.ndarray | None = None
         self.planes: dict[str, PlaneGeometry] = {}
@@ -65,7 +68,7 @@ class PlanesModel(QObject):
             raise ValueError(f"labels {labels.shape} do not match the image {image.shape}")
         self.image, self.labels = image, labels
         # a picture is shown as stored (row 0 on top); a volume the way radiologists read it
-        self.planes = plane_geometries(image.affine, image.shape, stored=image.is_2d)
+        self.planes = plane_geometries(image.affine, image.shape, stored=self.as_stored or image.is_2d)
         self.crosshair = tuple(int(n) // 2 for n in image.shape)  # type: ignore[assignment]
         self.window = display_window(image.array)
         if colors is not None:

@@ -176,9 +176,10 @@ class SliceCanvas(pg.GraphicsView):
 
     # --- display ----------------------------------------------------------------------------------------------------
     def class_colors(self) -> dict[int, str]:
-        """Colours of the classes shown (hidden classes are left out: drawn transparent)."""
+        """Class value -> colour of the classes shown: classes hidden in the label table and those the linked views'
+        check boxes hide (``hidden_classes``) are left out (drawn transparent)."""
         project = self.session.project
-        hidden = self.session.class_view()[0]
+        hidden = set(self.session.class_view()[0]) | set(getattr(self, "hidden_classes", ()))
         return {c.value: c.color for c in project.classes if c.value not in hidden} if project else {}
 
     def _case_changed(self, case_id: str) -> None:

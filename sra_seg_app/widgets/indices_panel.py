@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
+    QPushButton,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -129,3 +130,94 @@ class IndicesPanel(QWidget):
         else:
             self.summary.setText(f"{INDEX_TITLES[name]}: n = {stats.n}, bias {stats.bias:.2f}, SD {stats.sd:.2f}, "
                                  f"limits of agreement {stats.loa_low:.2f} .. {stats.loa_high:.2f}, r = {stats.r:.3f}")
+
+
+class ProjectIndicesPanel(QWidget):
+    """The open project's cardiac indices: a Compute button, ED/ES pairs chosen by the user for patients without an
+    ACDC ``Info.cfg``, the reasons patients were left out, and the :class:`IndicesPanel` table and plot.
+
+    The numbers are :func:`sra_seg_core.indices.project_indices`'s (approved labels follow the project's status rule);
+    the panel computes on request, never on its own, so a big project costs nothing until asked.
+    """
+
+    def __init__(self, session, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.session = session
+        self.pairs: dict[str, tuple[str, str]] = {}
+        self.panel = IndicesPanel(self)
+        self.compute_button = QPushButton("Compute", self)
+        self.compute_button.setToolTip("EDV, ESV, SV, EF and myocardial mass of every patient with ED and ES frames, "
+                                       "from reference labels, approved labels and predictions")
+        self.ed_box, self.es_box = QComboBox(self), QComboBox(self)
+        self.pair_button = QPushButton("Use as ED / ES", self)
+        self.pair_button.setToolTip("For data without an ACDC Info.cfg: the end-diastolic and end-systolic case of a "
+                                    "patient (the patient is the ED case's group)")
+        self.notes = QLabel(self)
+        self.notes.setWordWrap(True)
+        self.notes.setObjectName("muted")
+        row = QHBoxLayout()
+        row.addWidget(self.compute_button)
+        row.addWidget(QLabel("ED", self))
+        row.addWidget(self.ed_box, 1)
+        row.addWidget(QLabel("ES", self))
+        row.addWidget(self.es_box, 1)
+        row.addWidget(self.pair_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(row)
+        layout.addWidget(self.notes)
+        layout.addWidget(self.panel, 1)
+        self.compute_button.clicked.connect(self.compute)
+        self.pair_button.clicked.connect(self._add_pair)
+        session.projectChanged.connect(self._project_changed)
+        session.casesChanged.connect(self._fill_cases)
+        self._project_changed()
+
+    def _project_changed(self) -> None:
+        self.pairs = {}
+        self.panel.set_report(IndicesReport())
+        self.notes.setText("")
+        self._fill_cases()
+
+    def _fill_cases(self) -> None:
+        project = self.session.project
+        ids = [c.id for c in project.cases if c.role == "real"] if project else []
+        for box in (self.ed_box, self.es_box):
+            box.clear()
+            box.addItems(ids)
+        enabled = project is not None
+        for widget in (self.compute_button, self.pair_button, self.ed_box, self.es_box):
+            widget.setEnabled(enabled)
+
+    def _add_pair(self) -> None:
+        ed, es = self.ed_box.currentText(), self.es_box.currentText()
+        if not ed or not es or ed == es:
+            self.notes.setText("Choose two different cases as the ED and the ES frame.")
+            return
+        self.pairs[self.session.project.case(ed).group] = (ed, es)
+        self.compute()
+
+    def compute(self) -> IndicesReport | None:
+        """Compute the project's indices now and show them; a user error (classes not named RV, Myo, LV, an unknown
+        case) is shown in the panel, not raised."""
+        from sra_seg_core.errors import SraSegError
+        from sra_seg_core.indices import project_indices
+
+        project = self.session.project
+        if project is None:
+            return None
+        try:
+            report = project_indices(project, self.pairs)
+        except SraSegError as exc:
+            self.notes.setText(str(exc))
+            return None
+        self.panel.set_report(report)
+        chosen = ", ".join(f"{p} = {ed} / {es}" for p, (ed, es) in self.pairs.items())
+        # one line in the dock; the reasons, one patient a line, on hover (the engine's wording names the CLI's
+        # --pair, which here is the ED / ES boxes)
+        self.notes.setText(" ".join(part for part in (
+            f"{len(report.rows)} row(s).", f"Chosen frames: {chosen}." if chosen else "",
+            f"{len(report.skipped)} patient(s) left out (hover for why; choose their ED and ES above)."
+            if report.skipped else "") if part))
+        self.notes.setToolTip("\n".join(f"{patient}: {why}" for patient, why in report.skipped))
+        return report

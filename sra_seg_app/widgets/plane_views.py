@@ -12,7 +12,7 @@ The widgets only bind: every rule (clamping, which plane can be painted) is the 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QEvent, QObject, QRectF, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QGraphicsEllipseItem,
@@ -26,19 +26,12 @@ from PySide6.QtWidgets import (
 
 from sra_seg_app._pyqtgraph import pg
 from sra_seg_app.model.planes import VIEW_3D, PlanesModel
+from sra_seg_app.widgets.canvas import label_lut  # one colour table for the canvas and the planes
+
+__all__ = ["EdgeMarkers", "PlaneView", "PlaneViews", "label_lut"]
 
 _EDGES = ("top", "bottom", "left", "right")
 _CROSSHAIR = "#FFD400"
-
-
-def label_lut(colors: dict[int, str], opacity: float) -> np.ndarray:
-    """(256, 4) uint8 RGBA lookup table: class value -> colour at ``opacity``; 0 and unknown values transparent."""
-    lut = np.zeros((256, 4), dtype=np.uint8)
-    alpha = int(round(255 * float(np.clip(opacity, 0, 1))))
-    for value, color in colors.items():
-        c = QColor(color)
-        lut[int(value)] = (c.red(), c.green(), c.blue(), alpha)
-    return lut
 
 
 class _PlaneViewBox(pg.ViewBox):
@@ -159,6 +152,8 @@ class PlaneView(pg.GraphicsView):
             self._update_overlay()
             self.box.autoRange(padding=0.02)
             self._place_overlays()
+        elif kind in ("crosshair", "labels") and not self.isVisible():
+            self._stale = True  # a hidden view (the acquisition plane behind the canvas) catches up when shown
         elif kind == "crosshair":
             self._update_slice()
             self._update_measurement()
@@ -239,6 +234,13 @@ class PlaneView(pg.GraphicsView):
         super().resizeEvent(ev)
         self._place_overlays()
 
+    def showEvent(self, ev):
+        super().showEvent(ev)
+        if getattr(self, "_stale", False) and self.model.image is not None:
+            self._stale = False
+            self._update_slice(force=True)
+            self._update_measurement()
+
     def _place_overlays(self) -> None:
         if not hasattr(self, "caption"):  # GraphicsView's constructor resizes before ours has made the labels
             return
@@ -251,16 +253,70 @@ class PlaneView(pg.GraphicsView):
         self.caption.move(m, h - self.caption.height() - m - bottom.height())
 
 
+class EdgeMarkers(QObject):
+    """Orientation letters at the four edges of any view widget (the painting canvas) and a caption, kept in place
+    as the widget resizes; the same look as a :class:`PlaneView`'s own."""
+
+    def __init__(self, host: QWidget):
+        super().__init__(host)
+        self.host = host
+        self.labels = {}
+        for edge in _EDGES:
+            self.labels[edge] = self._label("color: #FFD400; font-weight: bold;")
+        self.caption = self._label("color: #DDDDDD; background: rgba(0,0,0,120); padding: 1px 4px;")
+        host.installEventFilter(self)
+
+    def _label(self, style: str) -> QLabel:
+        label = QLabel(self.host)
+        label.setStyleSheet(style)
+        label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        return label
+
+    def set_text(self, markers: dict, caption: str) -> None:
+        """markers: edge ("top", "bottom", "left", "right") -> letter; caption: what the view is for."""
+        for edge, label in self.labels.items():
+            label.setText(markers.get(edge, ""))
+            label.adjustSize()
+            label.raise_()
+        self.caption.setText(caption)
+        self.caption.adjustSize()
+        self.caption.setVisible(bool(caption))
+        self.caption.raise_()
+        self.place()
+
+    def text(self) -> dict:
+        return {edge: label.text() for edge, label in self.labels.items()}
+
+    def eventFilter(self, watched, event) -> bool:
+        if watched is self.host and event.type() in (QEvent.Type.Resize, QEvent.Type.Show):
+            self.place()
+        return False
+
+    def place(self) -> None:
+        w, h, m = self.host.width(), self.host.height(), 4
+        top, bottom, left, right = (self.labels[e] for e in _EDGES)
+        top.move((w - top.width()) // 2, m)
+        bottom.move((w - bottom.width()) // 2, h - bottom.height() - m)
+        left.move(m, (h - left.height()) // 2)
+        right.move(w - right.width() - m, (h - right.height()) // 2)
+        self.caption.move(m, h - self.caption.height() - m - bottom.height())
+
+
 class PlaneViews(QWidget):
     """The views of the model's layout: 1x1, 1x3 (axial, coronal, sagittal) or 2x2 with the 3-D view.
 
     surface: the widget to put in the 3-D cell (e.g. :class:`~sra_seg_app.widgets.surface_view.SurfaceView`, which
     is then fed the model's labels and class visibility); without one the 2x2 layout leaves the cell empty.
+    acquisition: a widget shown in the acquisition plane's cell instead of its plane view (the Label workspace's
+    painting canvas) while the model's tool is "crosshair"; a measuring tool shows the plane view there, so a ruler
+    or ROI can be drawn in every plane and every layout.
     """
 
-    def __init__(self, model: PlanesModel, surface: QWidget | None = None, parent: QWidget | None = None):
+    def __init__(self, model: PlanesModel, surface: QWidget | None = None, parent: QWidget | None = None,
+                 *, acquisition: QWidget | None = None):
         super().__init__(parent)
         self.model = model
+        self.acquisition = acquisition
         self.views = {plane: PlaneView(model, plane, self) for plane in ("axial", "coronal", "sagittal")}
         self.surface = surface
         if surface is not None:
@@ -275,24 +331,46 @@ class PlaneViews(QWidget):
         self._arrange()
 
     def _on_changed(self, kind: str) -> None:
-        if kind == "layout":
-            self._arrange()
-        elif kind in ("volume", "labels") and hasattr(self.surface, "set_labels"):
-            self.surface.set_labels(self.model.labels, self.model.image.affine, self.model.colors)
+        if kind in ("layout", "tool") or (kind == "volume" and self.acquisition is not None):
+            self._arrange()  # a new case can have another acquisition plane
+        if kind in ("volume", "labels"):
+            self._feed_surface()
         elif kind == "overlay" and hasattr(self.surface, "set_class_visible"):
             for value in self.model.colors:
                 self.surface.set_class_visible(value, value not in self.model.hidden)
 
     def _arrange(self) -> None:
-        for widget in [*self.views.values(), self.surface]:
+        for widget in [*self.views.values(), self.surface, self.acquisition]:
             if widget is not None:
                 self.grid.removeWidget(widget)
                 widget.hide()
         shown = self.model.views()
         columns = 2 if self.model.layout == "2x2" else len(shown)
+        rows = -(-len(shown) // columns)
+        for n in range(3):  # equal cells, whatever each widget's own size hint (the canvas asks for a lot)
+            self.grid.setColumnStretch(n, 1 if n < columns else 0)
+            self.grid.setRowStretch(n, 1 if n < rows else 0)
         for n, name in enumerate(shown):
             widget = self.surface if name == VIEW_3D else self.views[name]
+            if name != VIEW_3D and self.shows_acquisition_widget(name):
+                widget = self.acquisition
             if widget is None:
                 continue
             self.grid.addWidget(widget, n // columns, n % columns)
             widget.show()
+        self._feed_surface()
+
+    def _feed_surface(self) -> None:
+        # marching cubes only while the 3-D view is on screen; showing it again meshes the labels of now
+        if (hasattr(self.surface, "set_labels") and self.model.image is not None
+                and VIEW_3D in self.model.views()):
+            self.surface.set_labels(self.model.labels, self.model.image.affine, self.model.colors)
+
+    def shows_acquisition_widget(self, plane: str) -> bool:
+        """Whether ``plane``'s cell holds the ``acquisition`` widget (the painting canvas) rather than its view."""
+        return (self.acquisition is not None and self.model.tool == "crosshair" and bool(self.model.planes)
+                and self.model.can_paint(plane))
+
+    def widget_for(self, plane: str) -> QWidget:
+        """The widget shown for ``plane`` now (its plane view, or the acquisition widget)."""
+        return self.acquisition if self.shows_acquisition_widget(plane) else self.views[plane]

@@ -66,25 +66,43 @@ class SurfaceView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.problem = opengl_problem()
+        self.gl = None
         if self.problem is None:
-            from pyqtgraph.opengl import GLViewWidget
-
-            self.gl = GLViewWidget(self)
-            self.gl.setBackgroundColor(QColor("#101010"))
-            layout.addWidget(self.gl)
+            # The GL widget is made when the view is first shown (lazy): once a window holds an OpenGL widget, Qt
+            # composes the whole window through OpenGL on every repaint, which on a software renderer (llvmpipe)
+            # makes every other view's repaint slow too — a window whose 3-D view was never opened should not pay.
             self.message = None
         else:
-            self.gl = None
             self.message = QLabel(f"3-D view unavailable: {self.problem}.\nThe plane views work as usual.", self)
             self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
             self.message.setWordWrap(True)
             layout.addWidget(self.message)
 
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self.problem is None and self.gl is None:
+            # after this show has been laid out: a GL widget added inside showEvent keeps a stale viewport
+            QTimer.singleShot(0, self._make_gl)
+
+    def _make_gl(self) -> None:
+        if self.gl is not None or not self.isVisible():
+            return
+        from pyqtgraph.opengl import GLViewWidget
+
+        gl = GLViewWidget()
+        gl.setBackgroundColor(QColor("#101010"))
+        self.layout().addWidget(gl)
+        self.gl = gl
+        if self._pending is not None:
+            self.timer.start()
+
     def set_labels(self, labels: np.ndarray | None, affine: np.ndarray, colors: dict[int, str] | None = None) -> None:
         """Schedule a rebuild from a (Z, Y, X) label map with its (4, 4) affine (debounced)."""
         if colors is not None:
             self.colors = dict(colors)
-        self._pending = None if labels is None else (np.array(labels, dtype=np.uint8), np.asarray(affine))
+        # kept by reference: a brush stroke calls this per dab, and the copy the worker needs is taken once, when
+        # the debounce fires
+        self._pending = None if labels is None else (labels, np.asarray(affine))
         self.timer.start()
 
     def set_class_visible(self, value: int, visible: bool) -> None:
@@ -103,6 +121,7 @@ class SurfaceView(QWidget):
             self._show(generation, {})
             return
         labels, affine = self._pending
+        labels = np.array(labels, dtype=np.uint8)  # the worker's own copy: painting goes on meanwhile
         values = list(self.colors) or None
 
         def build() -> dict:

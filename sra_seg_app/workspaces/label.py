@@ -19,6 +19,7 @@ from sra_seg_app.model.tools import ASSIST_TOOLS
 from sra_seg_app.model.window_presets import PERCENTILE_PRESETS, preset_window, shown_preset
 from sra_seg_app.model.worker import Worker
 from sra_seg_app.widgets.slice_strip import SliceStrip, status_legend
+from sra_seg_app.workspaces.label_views import LinkedViews
 
 WINDOW_PERCENTILES = PERCENTILE_PRESETS
 ACCEPT_TEXT = {Tool.SMART_FILL: "Smart fill", Tool.SCRIBBLE: "Scribble", Tool.PROPOSE: "Accept proposal",
@@ -41,7 +42,9 @@ class LabelWorkspace(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
-        layout.addWidget(self.canvas, 1)
+        # the canvas (the acquisition plane, which paints) sits in the linked views: 1×1, 1×3 planes, 2×2 with 3-D
+        self.views = LinkedViews(session, self.canvas)
+        layout.addWidget(self.views, 1)
         layout.addWidget(self.strip)
         self.legend = status_legend()
         layout.addWidget(self.legend)

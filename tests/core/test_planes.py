@@ -120,3 +120,13 @@ def test_the_centre_of_a_shown_pixel_is_the_voxel_centre(tmp_path, codes):
     ours = read_image(path)
     for plane in plane_geometries(ours.affine, ours.shape).values():
         assert plane.position(2, 3.5, 4.5) == tuple(float(v) for v in plane.voxel(2, 3, 4))
+
+
+def test_stored_planes_show_the_painted_slice_as_stored_and_keep_names_and_markers_from_the_affine():
+    coronal_stack = np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1.0]])  # k runs anterior
+    volume = np.arange(4 * 5 * 6).reshape(4, 5, 6)
+    planes = plane_geometries(coronal_stack, volume.shape, stored=True)
+    assert acquisition_plane(planes) == "coronal"
+    np.testing.assert_array_equal(planes["coronal"].slice(volume, 2), volume[2])  # row 0 on top, no flips
+    # row index j runs superior on this affine, so the stored top row is inferior
+    assert planes["coronal"].markers == {"top": "I", "bottom": "S", "left": "L", "right": "R"}
