@@ -204,11 +204,13 @@ def synthetic_note(project, case_id: str) -> str:
             "pseudo-labels fill it; predict the synthetic cases in Review to see them here.")
 
 
-def blend_config(hole_steps: int, smoothing: str, kernel_size: int, sigma: float) -> BlendConfig:
+def blend_config(hole_steps: int, smoothing: str, kernel_size: int, sigma: float,
+                 corner_inclusive: bool | None = None) -> BlendConfig:
     """The :class:`BlendConfig` of the controls: the hole in 1/:data:`HOLE_STEPS` of the side, ``smoothing`` a value
-    of :data:`SMOOTHING`."""
+    of :data:`SMOOTHING`; ``corner_inclusive`` the box-corner range of the preset last applied (no control of its
+    own; None: the training protocol's)."""
     return BlendConfig(hole_fraction=hole_steps / HOLE_STEPS, smoothing=smoothing, kernel_size=kernel_size,
-                       sigma=sigma, hard=smoothing == "none")
+                       sigma=sigma, hard=smoothing == "none", corner_inclusive=corner_inclusive)
 
 
 def preset_controls(name: str) -> tuple[int, str, int, float]:

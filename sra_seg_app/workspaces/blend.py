@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QPushButton, QScrollArea, QSizePolicy, QSlider, QSpinBox, QStackedWidget, QToolButton, QVBoxLayout, QWidget,
 )
 
-from sra_seg_core.config import BlendConfig
+from sra_seg_core.config import BlendConfig, preset
 from sra_seg_core.errors import SraSegError
 from sra_seg_core.project.status import is_labelled
 from sra_seg_app.model import blend as model
@@ -136,6 +136,7 @@ class BlendWorkspace(QWidget):
         super().__init__(parent)
         self.session = session
         self.preview: BlendPreview | None = None
+        self._corner_inclusive: bool | None = None   # the box-corner range of the preset last applied
         self.ready = False                           # torch and the engine are imported (see activated)
         self._wanted = False                         # activated at least once: the engine may be loaded
         self.import_seconds: float | None = None     # the first activation: importing torch and the engine
@@ -550,11 +551,12 @@ class BlendWorkspace(QWidget):
     def blend_config(self) -> BlendConfig:
         """The :class:`BlendConfig` the controls describe (one shared box: a single pair is shown)."""
         return model.blend_config(self.hole.value(), SMOOTHING[self.smoothing.currentText()], self.kernel.value(),
-                                  self.sigma.value())
+                                  self.sigma.value(), self._corner_inclusive)
 
     def apply_preset(self, name: str) -> None:
         """Set the mask controls from a config preset's blend section (``acdc`` or ``fives``)."""
         hole, smoothing, kernel, sigma = model.preset_controls(name)
+        self._corner_inclusive = preset(name).blend.corner_inclusive
         self.hole.setValue(hole)
         self.smoothing.setCurrentIndex(list(SMOOTHING.values()).index(smoothing))
         self.kernel.setValue(kernel)
