@@ -297,17 +297,6 @@ def acdc_indices(data, pred_dir=None) -> tuple[IndicesReport, list[Path]]:
     return report, inputs
 
 
-def check_not_an_input(out: Path, inputs: Iterable[Path]) -> None:
-    """Refuse an output path that is one of the files read (a results table must never replace the data)."""
-    out = Path(out).expanduser().resolve()
-    targets = {out, agreement_csv_path(out)}
-    for path in inputs:
-        if Path(path).expanduser().resolve() in targets:
-            raise InputError("is one of the input files; write the table somewhere else", out)
-    if out.is_dir():
-        raise InputError("is a folder; give a file name such as indices.csv", out)
-
-
 # --- a project ------------------------------------------------------------------------------------------------------
 def project_label_values(classes) -> dict[str, int]:
     """The values of the project's classes named RV, Myo and LV (case-insensitive)."""

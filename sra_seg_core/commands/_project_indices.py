@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sra_seg_core.errors import ConfigError, InputError
+from sra_seg_core.errors import ConfigError
 
 
 def register(actions) -> None:
@@ -35,17 +35,11 @@ def _pairs(project, specs: list[str]) -> dict[str, tuple[str, str]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sra_seg_core.indices import format_report, project_indices, write_indices_csv
+    from sra_seg_core.commands.indices import check_table, write_report
+    from sra_seg_core.indices import project_indices
     from sra_seg_core.project import Project
 
     with Project.open(args.dir, read_only=True) as project:
-        if Path(args.csv).expanduser().resolve().is_relative_to(project.path.resolve()):
-            raise ConfigError(f"{args.csv}: is inside the project folder; write the table outside it")
+        check_table(args.csv, [project.path])
         report = project_indices(project, _pairs(project, args.pair))
-    print(format_report(report))
-    if not report.rows:  # nothing to tabulate is a failed command, and no empty table is left behind
-        raise InputError(f"no patient has label maps for both its ED and ES frames ({len(report.skipped)} "
-                         "skipped, reasons above)", args.dir)
-    for path in write_indices_csv(args.csv, report):
-        print(f"wrote {path}")
-    return 0
+    return write_report(report, args.csv, args.dir)

@@ -26,14 +26,34 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sra_seg_core.indices import acdc_indices, check_not_an_input, format_report, write_indices_csv
+    from sra_seg_core.indices import acdc_indices
 
     report, inputs = acdc_indices(args.data, args.pred)
-    check_not_an_input(args.csv, inputs)
+    check_table(args.csv, inputs)
+    return write_report(report, args.csv, args.data)
+
+
+def check_table(csv: Path, inputs) -> None:
+    """The output rules for an indices table (``sra_seg_core.outputs``): never one of the files read, nor inside a
+    project (the table and its ``_agreement`` companion alike), never a folder."""
+    from sra_seg_core.indices import agreement_csv_path
+    from sra_seg_core.outputs import check_not_input, check_outside_projects
+
+    for target in (csv, agreement_csv_path(Path(csv).expanduser().resolve())):
+        check_not_input(target, inputs, option="--csv")
+        check_outside_projects(target, option="--csv")
+    if Path(csv).is_dir():
+        raise InputError("is a folder; give a file name such as indices.csv", csv)
+
+
+def write_report(report, csv: Path, source: Path) -> int:
+    """Print the report and write the table(s); a report with no patient is a failed command and leaves no file."""
+    from sra_seg_core.indices import format_report, write_indices_csv
+
     print(format_report(report))
-    if not report.rows:  # nothing to tabulate is a failed command, and no empty table is left behind
+    if not report.rows:
         raise InputError(f"no patient has label maps for both its ED and ES frames ({len(report.skipped)} "
-                         "skipped, reasons above)", args.data)
-    for path in write_indices_csv(args.csv, report):
+                         "skipped, reasons above)", source)
+    for path in write_indices_csv(csv, report):
         print(f"wrote {path}")
     return 0
