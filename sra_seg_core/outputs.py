@@ -58,11 +58,11 @@ def check_not_input(target: str | os.PathLike, inputs: Iterable[str | os.PathLik
     for source in inputs:
         src = _resolved(source)
         if _same(out, src):
-            raise ConfigError(f"{option} {target} is the input {source}: writing there would destroy it; "
-                              "choose another output")
+            raise ConfigError(f"{option} {target} is the input {source}: writing there would destroy it (inputs "
+                              "are never overwritten); choose another output")
         if src.is_dir() and _inside(out, src) and (out.is_file() or out.is_symlink()):
             raise ConfigError(f"{option} {target} is a file of the input folder {source}: writing there would "
-                              "destroy it; choose an output outside that folder")
+                              "destroy it (inputs are never overwritten); choose an output outside that folder")
 
 
 def check_outside(target: str | os.PathLike, folders: Iterable[str | os.PathLike], *, option: str) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from sra_seg_core.errors import InputError
 
@@ -42,13 +41,13 @@ def register(sub) -> None:
     q.set_defaults(func=run_propose)
 
 
-def _check_outputs(outputs: list[str | None], inputs: list[str]) -> None:
-    """Refuse an output path that is one of the inputs: the user's files are never overwritten."""
-    taken = {Path(i).expanduser().resolve() for i in inputs}
-    for out in outputs:
-        if out is not None and Path(out).expanduser().resolve() in taken:
-            raise InputError("is an input of this command; choose another output path (inputs are never "
-                             "overwritten)", out)
+def _check_outputs(outputs: dict[str, str | None], inputs: list[str]) -> None:
+    """The engine's output rule (``sra_seg_core.outputs``): no output (option -> path) is one of the inputs."""
+    from sra_seg_core.outputs import check_not_input
+
+    for option, out in outputs.items():
+        if out is not None:
+            check_not_input(out, inputs, option=option)
 
 
 def run_scribble(args: argparse.Namespace) -> int:
@@ -57,7 +56,7 @@ def run_scribble(args: argparse.Namespace) -> int:
     from sra_seg_core.assist.scribble import ScribbleSegmenter
     from sra_seg_core.io import read_image, read_label, write_image
 
-    _check_outputs([args.output], [args.image, args.scribbles])
+    _check_outputs({"--output": args.output}, [args.image, args.scribbles])
     image = read_image(args.image, frame=args.frame)
     scribbles = read_label(args.scribbles, reference=image, num_classes=256)
     if not scribbles.array.any():
@@ -76,7 +75,7 @@ def run_propose(args: argparse.Namespace) -> int:
     from sra_seg_core.assist.propose import load_proposer, propose
     from sra_seg_core.io import read_image, write_image
 
-    _check_outputs([args.output, args.uncertainty], [args.image, args.checkpoint])
+    _check_outputs({"--output": args.output, "--uncertainty": args.uncertainty}, [args.image, args.checkpoint])
     loaded = load_proposer(args.checkpoint, args.device)
     image = read_image(args.image, frame=args.frame, grey=loaded.grey)
     proposal = propose(loaded, image.array, None if args.slice is None else [args.slice])
