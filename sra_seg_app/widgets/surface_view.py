@@ -1,11 +1,16 @@
 """The 3-D view of the labels: one shaded surface per class, rotate (left drag) and zoom (wheel).
 
 Why pyqtgraph's OpenGL items rather than VTK: pyqtgraph is already the Studio's drawing library (no second rendering
-stack, no ~100 MB VTK wheel to freeze and ship), GLViewWidget is a QOpenGLWidget that lives in the Qt layout like any
-other widget, and a GLMeshItem per class is all a label surface needs; the meshes come from the engine
-(:mod:`sra_seg_core.surface`, scikit-image's marching cubes) either way. It runs on Mesa's software OpenGL (llvmpipe)
-under Xvfb. Where no OpenGL context can be made (no driver, a remote desktop without GL, the offscreen platform) the
-view says so in words instead of crashing.
+stack, no ~100 MB VTK wheel to freeze and ship), its GL view and a GLMeshItem per class are all a label surface needs;
+the meshes come from the engine (:mod:`sra_seg_core.surface`, scikit-image's marching cubes) either way. It runs on
+Mesa's software OpenGL (llvmpipe) under Xvfb. Where no OpenGL context can be made (no driver, a remote desktop without
+GL, the offscreen platform) the view says so in words instead of crashing.
+
+Why a QOpenGLWindow in a window container rather than pyqtgraph's GLViewWidget (a QOpenGLWidget): once a window holds
+a QOpenGLWidget, Qt composes the whole top-level window through OpenGL on every repaint of any widget in it. With a
+software renderer that cost 70-200 ms per slice change of the plane views (and stayed after the 3-D view was hidden).
+A QOpenGLWindow embedded with ``QWidget.createWindowContainer`` is a native child window with its own GL surface: the
+rest of the window keeps Qt's raster painting, and only the 3-D view itself is drawn with OpenGL.
 
 Label edits arrive in bursts (a brush stroke is many updates), so :meth:`SurfaceView.set_labels` only restarts a
 timer; the meshes are rebuilt when the labels have been still for ``debounce_ms``, in a worker thread (marching cubes
@@ -16,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QColor, QVector3D
+from PySide6.QtGui import QColor, QSurfaceFormat, QVector3D
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from sra_seg_core.surface import label_meshes
@@ -47,6 +52,21 @@ def opengl_problem() -> str | None:
     return None if ok else "an OpenGL context exists but cannot be used"
 
 
+def _surface_window_class():
+    """pyqtgraph's GL view (camera, items, mouse) on a QOpenGLWindow; made on first use (imports PyOpenGL)."""
+    from PySide6.QtCore import QCoreApplication, QEvent
+    from PySide6.QtOpenGL import QOpenGLWindow
+    from pyqtgraph.opengl.GLViewWidget import GLViewMixin
+
+    class SurfaceWindow(GLViewMixin, QOpenGLWindow):
+        def repaint(self) -> None:
+            """Draw now, synchronously (as QWidget.repaint does; a QWindow has only the queued update())."""
+            self.update()
+            QCoreApplication.sendEvent(self, QEvent(QEvent.Type.UpdateRequest))
+
+    return SurfaceWindow
+
+
 class SurfaceView(QWidget):
     """Per-class label surfaces in world mm. ``set_labels`` to show a label map; ``set_class_visible`` per class."""
 
@@ -66,11 +86,10 @@ class SurfaceView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.problem = opengl_problem()
-        self.gl = None
+        self.gl = None  # the GL view (a QOpenGLWindow) once made, inside self.container
+        self.container: QWidget | None = None
         if self.problem is None:
-            # The GL widget is made when the view is first shown (lazy): once a window holds an OpenGL widget, Qt
-            # composes the whole window through OpenGL on every repaint, which on a software renderer (llvmpipe)
-            # makes every other view's repaint slow too — a window whose 3-D view was never opened should not pay.
+            # made when the view is first shown: a window whose 3-D view is never opened makes no GL context at all
             self.message = None
         else:
             self.message = QLabel(f"3-D view unavailable: {self.problem}.\nThe plane views work as usual.", self)
@@ -87,11 +106,17 @@ class SurfaceView(QWidget):
     def _make_gl(self) -> None:
         if self.gl is not None or not self.isVisible():
             return
-        from pyqtgraph.opengl import GLViewWidget
-
-        gl = GLViewWidget()
+        gl = _surface_window_class()()
+        surface_format = QSurfaceFormat.defaultFormat()
+        # a QOpenGLWidget's framebuffer always has depth; a window's has none unless asked (faces then draw in
+        # submission order and the back of a mesh shows through its front)
+        surface_format.setDepthBufferSize(24)
+        surface_format.setStencilBufferSize(8)
+        gl.setFormat(surface_format)
         gl.setBackgroundColor(QColor("#101010"))
-        self.layout().addWidget(gl)
+        self.container = QWidget.createWindowContainer(gl, self)
+        self.container.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # keys (arrows orbit) once clicked, as GLViewWidget
+        self.layout().addWidget(self.container)
         self.gl = gl
         if self._pending is not None:
             self.timer.start()
