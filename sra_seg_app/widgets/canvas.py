@@ -26,6 +26,7 @@ from sra_seg_core.assist.scribble import BACKGROUND
 from sra_seg_core.project.class_table import without_locked
 from sra_seg_app._pyqtgraph import pg
 from sra_seg_app.model.tools import ToolState
+from sra_seg_app.widgets.display_image import DisplayImageItem
 
 GHOST_OUTLINE = 128      # ghost layer values above this are outline pixels (drawn opaque)
 BACKGROUND_COLOR = "#f5f5f5"
@@ -131,11 +132,13 @@ class SliceCanvas(pg.GraphicsView):
         self.tools = tools or ToolState(self)
         self._cursor: tuple[int, int] | None = None   # (row, col) under the mouse, for the read-out
         self.setBackground("#101317")
+        # the view fills its whole viewport with the background: Qt need not paint the (styled) parents under it
+        self.viewport().setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.view = _ViewBox(self)
         self.setCentralItem(self.view)
-        self.image_item = pg.ImageItem(autoDownsample=False)
-        self.label_item = pg.ImageItem()
-        self.pred_item = pg.ImageItem()
+        self.image_item = DisplayImageItem(autoDownsample=False)
+        self.label_item = DisplayImageItem()
+        self.pred_item = DisplayImageItem()
         for z, item in enumerate((self.image_item, self.label_item, self.pred_item)):
             item.setZValue(z)
             self.view.addItem(item)
@@ -146,7 +149,8 @@ class SliceCanvas(pg.GraphicsView):
         self.view.addItem(self.brush_item)
         self.assist = None
         self.show_uncertainty = False
-        self.ghost_item, self.scribble_item, self.uncertainty_item = pg.ImageItem(), pg.ImageItem(), pg.ImageItem()
+        self.ghost_item, self.scribble_item, self.uncertainty_item = DisplayImageItem(), DisplayImageItem(), \
+            DisplayImageItem()
         for z, item in ((4, self.uncertainty_item), (5, self.ghost_item), (6, self.scribble_item)):
             item.setZValue(z)
             item.setVisible(False)
@@ -168,7 +172,7 @@ class SliceCanvas(pg.GraphicsView):
         self.scene().sigMouseMoved.connect(self._hover)
         self.setMouseTracking(True)
         session.caseChanged.connect(self._case_changed)
-        session.sliceChanged.connect(lambda _z: (self.refresh(), self._emit_readout()))
+        session.sliceChanged.connect(self._slice_changed)
         session.labelsChanged.connect(self._labels_changed)
         self.tools.changed.connect(self._tools_changed)
         session.predictionChanged.connect(lambda case: case == session.case_id and self.refresh_labels())
@@ -181,6 +185,15 @@ class SliceCanvas(pg.GraphicsView):
         project = self.session.project
         hidden = set(self.session.class_view()[0]) | set(getattr(self, "hidden_classes", ()))
         return {c.value: c.color for c in project.classes if c.value not in hidden} if project else {}
+
+    def _slice_changed(self, _z: int) -> None:
+        # every workspace's canvas follows the one session: a hidden one (Review's pair while labelling) catches up
+        # when shown instead of redrawing each slice no one sees
+        if self.isVisible():
+            self.refresh()
+            self._emit_readout()
+        else:
+            self._slice_stale = True
 
     def _case_changed(self, case_id: str) -> None:
         self.cancel_polygon()
@@ -210,6 +223,9 @@ class SliceCanvas(pg.GraphicsView):
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
+        if getattr(self, "_slice_stale", False):
+            self._slice_stale = False
+            self.refresh()
         if getattr(self, "_needs_fit", False):
             self.fit()
 

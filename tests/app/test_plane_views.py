@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QWidget
 
 from sra_seg_app.model.planes import PlanesModel
@@ -188,3 +189,47 @@ def test_label_statistics_table_follows_the_labels(qtbot, model):
     edited[0, 0, :5] = 1
     model.set_labels(edited)
     qtbot.waitUntil(lambda: table.item(0, 1).text() == "5")
+
+
+def test_the_crosshair_lines_cross_at_the_crosshair_voxel_centre_in_mm(views, model):
+    model.set_crosshair((5, 12, 20))
+    coronal = views.views["coronal"]
+    row, col = model.crosshair_in("coronal")
+    row_mm, col_mm = model.planes["coronal"].pixel_mm
+    v, h = coronal.v_line.line(), coronal.h_line.line()
+    assert v.x1() == v.x2() == pytest.approx((col + 0.5) * col_mm)
+    assert h.y1() == h.y2() == pytest.approx((row + 0.5) * row_mm)
+    assert v.length() == pytest.approx(8 * 8.0) and h.length() == pytest.approx(48 * 1.25)  # across the slice
+
+
+def _no_opengl() -> str | None:
+    from sra_seg_app.widgets.surface_view import opengl_problem
+
+    return opengl_problem()
+
+
+def test_the_3d_view_draws_the_meshes_in_a_native_gl_window_not_a_qopenglwidget(qtbot):
+    """Under Xvfb or a desktop (skipped on the offscreen platform of the default run): the surface is drawn, in the
+    class colour, by a QOpenGLWindow in a window container, so no QOpenGLWidget makes Qt compose the window in GL."""
+    problem = _no_opengl()
+    if problem is not None:
+        pytest.skip(problem)
+    from PySide6.QtOpenGLWidgets import QOpenGLWidget
+
+    from sra_seg_app.widgets.surface_view import SurfaceView
+
+    view = SurfaceView(debounce_ms=10)
+    qtbot.addWidget(view)
+    view.resize(300, 300)
+    view.show()
+    qtbot.waitUntil(lambda: view.gl is not None and view.gl.isExposed())
+    labels = np.zeros((8, 20, 20), np.uint8)
+    labels[2:6, 5:15, 5:15] = 1
+    view.set_labels(labels, np.diag([2.0, 2.0, 4.0, 1.0]), {1: "#FF0000"})
+    view.refresh(background=False)
+    view.gl.repaint()
+    pixels = view.gl.grabFramebuffer().convertToFormat(QImage.Format.Format_RGB32)
+    rgb = np.frombuffer(pixels.constBits(), np.uint8).reshape(pixels.height(), -1, 4)[..., :3].copy()
+    red = (rgb[..., 2] > 60) & (rgb[..., 1] < 30) & (rgb[..., 0] < 30)  # BGRA in memory
+    assert red.sum() > 100
+    assert not view.findChildren(QOpenGLWidget)
