@@ -116,7 +116,9 @@ def measure_linked(repeats: int) -> dict:
 
     slice change per plane: the acquisition plane through the session (what PgDn does: the canvas and the crosshair
     follow), the others through the planes model (what the wheel over a plane view does: the canvas follows when z
-    changes); each timing ends with a synchronous repaint of every shown view. 3-D refresh: a 10 x 256 x 256 cardiac
+    changes); each timing ends with a synchronous repaint of every shown view. Wall time (p50, p95, min) and the GUI
+    thread's CPU time (``time.thread_time``: the work, without the waits a shared machine's scheduler adds; the X
+    server's share of a flush is not in it). Passes: 1x3, 2x2 (3-D view shown), 1x3 again. 3-D refresh: a 10 x 256 x 256 cardiac
     phantom's labels in the same window, from the debounce firing to the meshes shown (marching cubes, smoothing,
     GLMeshItem upload, a GL repaint); needs OpenGL (``--gl`` under Xvfb), else it is skipped and says so.
     """
@@ -160,10 +162,10 @@ def measure_linked(repeats: int) -> dict:
                 for widget in shown:
                     widget.viewport().repaint()
 
-            times = []
+            times, cpu = [], []
             for n in range(repeats + 5):
                 step = 1 if (n // 8) % 2 == 0 else -1
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.thread_time()
                 if model.can_paint(plane):
                     session.set_slice(session.z + step if 0 <= session.z + step < session.image.shape[0]
                                       else session.z - step)
@@ -171,10 +173,14 @@ def measure_linked(repeats: int) -> dict:
                     model.step(plane, step)
                 repaint_all()
                 times.append((time.perf_counter() - t0) * 1000)
-            times = times[5:]  # the first ones warm caches
+                cpu.append((time.thread_time() - c0) * 1000)
+            times, cpu = times[5:], cpu[5:]  # the first ones warm caches
             result[f"slice_{name}_{plane}_p50_ms"] = float(np.percentile(times, 50))
             result[f"slice_{name}_{plane}_p95_ms"] = float(np.percentile(times, 95))
             result[f"slice_{name}_{plane}_min_ms"] = float(np.min(times))
+            # CPU time of the GUI thread: the work itself, which a loaded machine's scheduling does not stretch
+            result[f"slice_{name}_{plane}_cpu_p50_ms"] = float(np.percentile(cpu, 50))
+            result[f"slice_{name}_{plane}_cpu_p95_ms"] = float(np.percentile(cpu, 95))
         views.set_layout("2x2")  # the 3-D view meshes only while it is shown
         window.session.select_case(heart)
         app.processEvents()
@@ -210,7 +216,9 @@ def main() -> int:
         for plane in ("axial", "coronal", "sagittal"):
             key = f"slice_{name}_{plane}"
             print(f"  {name:<12} {plane:<9} p50 {linked[key + '_p50_ms']:7.1f}   p95 {linked[key + '_p95_ms']:7.1f}"
-                  f"   min {linked[key + '_min_ms']:6.1f}")
+                  f"   min {linked[key + '_min_ms']:6.1f}   GUI-thread CPU p50 {linked[key + '_cpu_p50_ms']:5.1f}"
+                  f"   p95 {linked[key + '_cpu_p95_ms']:5.1f}")
+    print(f"  load average (1, 5, 15 min) at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     if linked["surface_refresh_s"] is None:
         print(f"  3-D refresh: {linked['surface_note']}")
     else:
