@@ -200,6 +200,9 @@ def measure_linked(repeats: int) -> dict:
             result["surface_meshes"] = len(surface.items)
         window.session.history.clear()
         window.close()
+    from sra_seg_app.model.worker import Worker
+
+    Worker.stop_all()  # a mesh build the 2x2 pass started; no event loop ran, so aboutToQuit will not stop it
     return result
 
 
