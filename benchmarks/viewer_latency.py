@@ -51,6 +51,11 @@ def slice_change(repeats: int) -> dict[str, dict[str, float]]:
     widget = PlaneViews(model)
     widget.resize(1500, 520)
     widget.show()
+    # under X the window maps a little later: a repaint before that paints nothing (a 0.1 ms "slice change")
+    deadline = time.monotonic() + 10
+    while not (widget.windowHandle() and widget.windowHandle().isExposed()) and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.01)
     app.processEvents()
     results = {}
     for plane in ("axial", "coronal", "sagittal"):
