@@ -74,6 +74,9 @@ def main() -> int:
         # the meshes are built in a worker thread: on a loaded machine that outlasts a fixed settle time
         while model.layout == "2x2" and surface.problem is None and not surface.items and time.monotonic() < deadline:
             _settle(app, 0.2)
+        if model.layout == "2x2" and surface.gl is not None:
+            surface.gl.repaint()  # the meshes may have arrived after the last frame was drawn
+            _settle(app, 0.2)
         subprocess.run(["import", "-window", "root", str(out / f"{name}.png")], check=True)
         print(f"wrote {out / name}.png")
 

@@ -31,7 +31,7 @@ def test_1x3_puts_the_canvas_in_the_acquisition_plane_and_shows_the_other_two(vi
     assert views.planes.widget_for(acquisition) is opened.canvas and opened.canvas.isVisible()
     others = [p for p in views.planes.views if p != acquisition]
     assert len(others) == 2 and all(views.planes.views[p].isVisible() for p in others)
-    assert "paint here" in views.markers.caption.text()
+    assert "paint here" in views.markers.caption
 
 
 def test_2x2_adds_the_3d_view(views):

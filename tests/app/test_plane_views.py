@@ -56,9 +56,9 @@ def test_thick_slices_are_drawn_thick(views, model):
 
 def test_markers_and_painting_caption(views):
     axial, sagittal = views.views["axial"], views.views["sagittal"]
-    assert [axial.markers[e].text() for e in ("top", "bottom", "left", "right")] == ["A", "P", "R", "L"]
-    assert [sagittal.markers[e].text() for e in ("top", "left")] == ["S", "A"]
-    assert "paint here" in axial.caption.text() and "view only" in sagittal.caption.text()
+    assert [axial.markers.text()[e] for e in ("top", "bottom", "left", "right")] == ["A", "P", "R", "L"]
+    assert [sagittal.markers.text()[e] for e in ("top", "left")] == ["S", "A"]
+    assert "paint here" in axial.markers.caption and "view only" in sagittal.markers.caption
 
 
 def test_window_and_opacity_are_the_same_in_every_view(views, model):
