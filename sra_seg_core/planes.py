@@ -97,8 +97,10 @@ class PlaneGeometry:
         return (index, self.shape[0] - 1 - r if self.flip_rows else r, self.shape[1] - 1 - c if self.flip_cols else c)
 
 
-def _letter(direction: np.ndarray) -> str:
-    axis = int(np.argmax(np.abs(direction)))
+def _letter(direction: np.ndarray, axis: int) -> str:
+    """The letter of world ``axis`` on the side ``direction`` points to. The axis is the one nibabel's io_orientation
+    assigned to the voxel axis, not the direction's own largest component: in a double-oblique short-axis scan both
+    in-plane directions can lie nearest to R, and two edges reading R tell a clinician nothing."""
     return _LETTERS[axis][0 if direction[axis] > 0 else 1]
 
 
@@ -115,6 +117,7 @@ def plane_geometries(affine: np.ndarray, shape, *, stored: bool = False) -> dict
     affine = np.asarray(affine, dtype=np.float64)
     ornt = io_orientation(affine)  # per voxel axis i, j, k: (nearest world axis, +1/-1)
     array_axis_of_world = {int(world): 2 - voxel for voxel, (world, _) in enumerate(ornt)}
+    world_of_array_axis = {array: world for world, array in array_axis_of_world.items()}
     spacing_zyx = np.linalg.norm(affine[:3, :3], axis=0)[::-1]
     planes = {}
     for name, (normal_w, rows_w, cols_w) in _LAYOUT.items():
@@ -126,7 +129,9 @@ def plane_geometries(affine: np.ndarray, shape, *, stored: bool = False) -> dict
         flip_rows = False if stored else bool(rows_dir[rows_w] > 0)
         flip_cols = False if stored else bool(cols_dir[cols_w] > 0)
         down, right = -rows_dir if flip_rows else rows_dir, -cols_dir if flip_cols else cols_dir
-        markers = {"top": _letter(-down), "bottom": _letter(down), "left": _letter(-right), "right": _letter(right)}
+        down_w, right_w = world_of_array_axis[rows], world_of_array_axis[cols]
+        markers = {"top": _letter(-down, down_w), "bottom": _letter(down, down_w),
+                   "left": _letter(-right, right_w), "right": _letter(right, right_w)}
         planes[name] = PlaneGeometry(
             name, normal, rows, cols, flip_rows, flip_cols, (int(shape[rows]), int(shape[cols])), int(shape[normal]),
             (float(spacing_zyx[rows]), float(spacing_zyx[cols])), markers,

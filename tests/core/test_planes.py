@@ -130,3 +130,16 @@ def test_stored_planes_show_the_painted_slice_as_stored_and_keep_names_and_marke
     np.testing.assert_array_equal(planes["coronal"].slice(volume, 2), volume[2])  # row 0 on top, no flips
     # row index j runs superior on this affine, so the stored top row is inferior
     assert planes["coronal"].markers == {"top": "I", "bottom": "S", "left": "L", "right": "R"}
+
+
+def test_a_double_oblique_short_axis_scan_gets_four_different_letters_in_every_plane():
+    # the cardiac phantom's affine: both in-plane axes and the slice axis lie ~45 degrees from R (a short-axis scan)
+    from sra_seg_core.phantoms import cardiac_case
+
+    image, _ = cardiac_case(7, shape=(4, 40, 48))
+    for stored in (False, True):
+        planes = plane_geometries(image.affine, image.array.shape, stored=stored)
+        for name, plane in planes.items():
+            letters = [plane.markers[edge] for edge in ("top", "bottom", "left", "right")]
+            assert len(set(letters)) == 4, (name, stored, plane.markers)
+        assert planes["coronal"].markers["top"] + planes["coronal"].markers["bottom"] in ("SI", "IS")
