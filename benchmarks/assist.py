@@ -25,7 +25,7 @@ patients, each proposing whole unseen test patients, scored per structure in 3-D
 
 Timings are on whatever machine runs it; on a loaded machine take them as upper bounds (median and min are given).
 
-    python benchmarks/assist.py [--quick] [--out benchmarks/results]
+    python benchmarks/assist.py [--quick] [--out benchmarks/results] [--parts models] [--work DIR]
 """
 
 from __future__ import annotations
@@ -263,7 +263,8 @@ def proposals(counts: list[int], settings: dict, work: Path) -> dict:
     from sra_seg_core.trainer import Trainer
 
     data = work / "real"
-    write_acdc(data, cases=settings["patients"], seed=0)
+    if not data.is_dir():  # a kept work folder has it already (the phantoms are seeded)
+        write_acdc(data, cases=settings["patients"], seed=0)
     iterations = settings["iterations"]
     rows = {}
     for count in counts:
@@ -274,11 +275,16 @@ def proposals(counts: list[int], settings: dict, work: Path) -> dict:
         c.train.pretrain_iters, c.train.selftrain_iters = iterations, 0
         c.train.batch_size, c.train.validate_every = settings["batch_size"], max(25, iterations // 6)
         c.train.num_threads = 1  # on a shared 2-core machine two threads spin-wait on each other (10x slower)
-        start = time.perf_counter()
         run = work / f"run-{count}"
-        Trainer(c, run, emit=lambda e: None).run()
-        minutes = (time.perf_counter() - start) / 60
-        meta = json.loads((run / "run.json").read_text())
+        meta = json.loads((run / "run.json").read_text()) if (run / "run.json").is_file() else {}
+        if meta.get("status") == "finished" and meta.get("train_minutes") is not None:
+            minutes = meta["train_minutes"]  # a kept work folder: score its checkpoint again, do not retrain
+        else:
+            start = time.perf_counter()
+            Trainer(c, run, emit=lambda e: None).run()
+            minutes = (time.perf_counter() - start) / 60
+            meta = json.loads((run / "run.json").read_text())
+            (run / "run.json").write_text(json.dumps({**meta, "train_minutes": minutes}, indent=2) + "\n")
         loaded = load_proposer(run, "cpu")
         per_class = {name: [] for name in STRUCTURES.values()}
         for case in meta["data"]["test_cases"]:
@@ -349,6 +355,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated parts to run (interactive, times, models); the others keep the values "
                              "of the previous results file")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--work", help="folder for the model part's data and runs, kept afterwards; runs finished "
+                                       "there before are scored again without retraining (default: a temporary "
+                                       "folder)")
     args = parser.parse_args(argv)
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     unknown = set(parts) - set(PARTS)
@@ -381,8 +390,11 @@ def main(argv: list[str] | None = None) -> int:
             results["update_times"] = update_times(5 if args.quick else 11)
         else:
             settings["model"] = dict(MODEL_SETTINGS["quick" if args.quick else "full"])
-            with tempfile.TemporaryDirectory(prefix="sra-seg-assist-") as work:
-                results["proposals"] = proposals([1, 2, 4], settings["model"], Path(work))
+            if args.work:
+                results["proposals"] = proposals([1, 2, 4], settings["model"], Path(args.work))
+            else:
+                with tempfile.TemporaryDirectory(prefix="sra-seg-assist-") as work:
+                    results["proposals"] = proposals([1, 2, 4], settings["model"], Path(work))
         minutes[part] = (time.perf_counter() - started) / 60
         save()
     print(markdown(results))
