@@ -260,6 +260,7 @@ def proposals(counts: list[int], settings: dict, work: Path) -> dict:
     from sra_seg_core.config import preset
     from sra_seg_core.io import read_image
     from sra_seg_core.phantoms import write_acdc
+    from sra_seg_core.runs import read_config
     from sra_seg_core.trainer import Trainer
 
     data = work / "real"
@@ -277,7 +278,12 @@ def proposals(counts: list[int], settings: dict, work: Path) -> dict:
         c.train.num_threads = 1  # on a shared 2-core machine two threads spin-wait on each other (10x slower)
         run = work / f"run-{count}"
         meta = json.loads((run / "run.json").read_text()) if (run / "run.json").is_file() else {}
-        if meta.get("status") == "finished" and meta.get("train_minutes") is not None:
+        kept = read_config(run)
+        same = kept is not None and (kept.data.image_size, tuple(kept.model.channels), kept.train.pretrain_iters,
+                                     kept.train.batch_size) == (c.data.image_size, c.model.channels, iterations,
+                                                                c.train.batch_size)
+        reused = same and meta.get("status") == "finished" and meta.get("train_minutes") is not None
+        if reused:
             minutes = meta["train_minutes"]  # a kept work folder: score its checkpoint again, do not retrain
         else:
             start = time.perf_counter()
@@ -299,7 +305,7 @@ def proposals(counts: list[int], settings: dict, work: Path) -> dict:
                             "test_cases": len(meta["data"]["test_cases"]),
                             "dice": {n: float(np.mean(v)) for n, v in per_class.items()},
                             "mean_dice": float(np.mean([np.mean(v) for v in per_class.values()])),
-                            "train_minutes": minutes}
+                            "train_minutes": minutes, "reused_run": reused}
     return rows
 
 
@@ -396,6 +402,8 @@ def main(argv: list[str] | None = None) -> int:
                 with tempfile.TemporaryDirectory(prefix="sra-seg-assist-") as work:
                     results["proposals"] = proposals([1, 2, 4], settings["model"], Path(work))
         minutes[part] = (time.perf_counter() - started) / 60
+        if part == "models":  # runs reused from --work were trained before: their training counts all the same
+            minutes[part] += sum(r["train_minutes"] for r in results["proposals"].values() if r.get("reused_run"))
         save()
     print(markdown(results))
     return 0
