@@ -460,6 +460,9 @@ class MainWindow(QMainWindow):
                                       QMessageBox.StandardButton.Cancel)
         if answer == QMessageBox.StandardButton.Yes:
             s.remove_class(value)
+            # the removed class was the selected one, so the brush paints the first class, never a stale number
+            self.tools.select_class(1)
+            self.canvas.tools.set_active_class(1)
 
     def _classes_changed(self) -> None:
         s = self.session

@@ -191,7 +191,7 @@ def test_removing_a_middle_class_asks_how_many_voxels_then_renumbers_the_classes
     assert "LV 3 → 2" in asked[0] and "cannot be undone" in asked[0]
     assert [c.name for c in s.project.classes] == ["RV", "LV"]
     assert s.labels()[s.z, r, c] == 0 and s.labels()[s.z, r, c + 8] == 2
-    assert not s.history.can_undo()
+    assert not s.history.can_undo() and canvas.active_class == 1   # the removed class was the one chosen
     rows = [t.class_list.item(k).text() for k in range(t.class_list.count())]
     assert any(row.startswith("2  LV") for row in rows) and not any(row.startswith("3  ") for row in rows)
 
