@@ -247,9 +247,9 @@ def update_times(repeats: int) -> dict:
 
 # --- model proposals vs labelled patients ------------------------------------------------------------------------
 # The full size trains at 128 x 128, the input size of the app's demo and laptop presets. At 64 x 64 even the
-# reference itself, brought to the input size and back to the phantoms' 224-256 px grid, loses about 8 points of
-# Dice, most of them on the thin RV (the "ceiling" part measures it), and a 2-patient model scored 0.845 there against
-# 0.885 at 128. The channels stay at 8-128 so a run costs about 15 minutes on a shared 2-core CPU.
+# reference itself, brought to the input size and back to the phantoms' 224-256 px grid, scores only about 0.94 mean
+# Dice (0.99 at 128; the "ceiling" part measures it), and a 2-patient model scored 0.845 there against 0.890 at 128
+# (the same data, schedule and proposal code). The channels stay at 8-128 so a run costs about 15 minutes on a shared 2-core CPU.
 MODEL_SETTINGS = {"full": {"image_size": 128, "channels": (8, 16, 32, 64, 128), "batch_size": 8, "iterations": 1200,
                            "patients": 16},
                   "quick": {"image_size": 64, "channels": (8, 16, 32, 64, 128), "batch_size": 8, "iterations": 300,
