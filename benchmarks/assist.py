@@ -269,6 +269,44 @@ def proposals(counts: list[int], settings: dict, work: Path) -> dict:
     if not data.is_dir():  # a kept work folder has it already (the phantoms are seeded)
         write_acdc(data, cases=settings["patients"], seed=0)
     iterations = settings["iterations"]
+
+    def trained(c, run: Path) -> tuple[dict, float, bool]:
+        """Train ``c`` into ``run`` (or reuse it: a kept work folder's run of the same settings): (run.json, train
+        minutes, reused)."""
+        meta = json.loads((run / "run.json").read_text()) if (run / "run.json").is_file() else {}
+        kept = read_config(run)
+
+        def key(config):
+            return (config.data.image_size, tuple(config.model.channels), config.train.pretrain_iters,
+                    config.train.batch_size, config.data.labeled_count, config.train.init_checkpoint)
+
+        if kept is not None and key(kept) == key(c) and meta.get("status") == "finished" \
+                and meta.get("train_minutes") is not None:
+            return meta, meta["train_minutes"], True
+        start = time.perf_counter()
+        Trainer(c, run, emit=lambda e: None).run()
+        minutes = (time.perf_counter() - start) / 60
+        meta = json.loads((run / "run.json").read_text())
+        (run / "run.json").write_text(json.dumps({**meta, "train_minutes": minutes}, indent=2) + "\n")
+        return meta, minutes, False
+
+    def scored(run: Path, meta: dict, minutes: float, reused: bool) -> dict:
+        loaded = load_proposer(run, "cpu")
+        per_class = {name: [] for name in STRUCTURES.values()}
+        for case in meta["data"]["test_cases"]:
+            patient = case.split("_")[0]
+            image = read_image(data / patient / f"{case}.nii.gz")
+            ref = read_image(data / patient / f"{case}_gt.nii.gz").array
+            labels = propose(loaded, image.array).labels
+            for k, name in STRUCTURES.items():
+                per_class[name].append(dice(labels == k, ref == k))
+        return {"labelled_patients": meta["data"]["labeled_groups"],
+                "labelled_slices": meta["data"]["labeled_slices"],
+                "test_cases": len(meta["data"]["test_cases"]),
+                "dice": {n: float(np.mean(v)) for n, v in per_class.items()},
+                "mean_dice": float(np.mean([np.mean(v) for v in per_class.values()])),
+                "train_minutes": minutes, "reused_run": reused}
+
     rows = {}
     for count in counts:
         c = preset("demo")
@@ -279,35 +317,16 @@ def proposals(counts: list[int], settings: dict, work: Path) -> dict:
         c.train.batch_size, c.train.validate_every = settings["batch_size"], max(25, iterations // 6)
         c.train.num_threads = 1  # on a shared 2-core machine two threads spin-wait on each other (10x slower)
         run = work / f"run-{count}"
-        meta = json.loads((run / "run.json").read_text()) if (run / "run.json").is_file() else {}
-        kept = read_config(run)
-        same = kept is not None and (kept.data.image_size, tuple(kept.model.channels), kept.train.pretrain_iters,
-                                     kept.train.batch_size) == (c.data.image_size, c.model.channels, iterations,
-                                                                c.train.batch_size)
-        reused = same and meta.get("status") == "finished" and meta.get("train_minutes") is not None
-        if reused:
-            minutes = meta["train_minutes"]  # a kept work folder: score its checkpoint again, do not retrain
-        else:
-            start = time.perf_counter()
-            Trainer(c, run, emit=lambda e: None).run()
-            minutes = (time.perf_counter() - start) / 60
-            meta = json.loads((run / "run.json").read_text())
-            (run / "run.json").write_text(json.dumps({**meta, "train_minutes": minutes}, indent=2) + "\n")
-        loaded = load_proposer(run, "cpu")
-        per_class = {name: [] for name in STRUCTURES.values()}
-        for case in meta["data"]["test_cases"]:
-            patient = case.split("_")[0]
-            image = read_image(data / patient / f"{case}.nii.gz")
-            ref = read_image(data / patient / f"{case}_gt.nii.gz").array
-            labels = propose(loaded, image.array).labels
-            for k, name in STRUCTURES.items():
-                per_class[name].append(dice(labels == k, ref == k))
-        rows[str(count)] = {"labelled_patients": meta["data"]["labeled_groups"],
-                            "labelled_slices": meta["data"]["labeled_slices"],
-                            "test_cases": len(meta["data"]["test_cases"]),
-                            "dice": {n: float(np.mean(v)) for n, v in per_class.items()},
-                            "mean_dice": float(np.mean([np.mean(v) for v in per_class.values()])),
-                            "train_minutes": minutes, "reused_run": reused}
+        rows[str(count)] = scored(run, *trained(c, run))
+    if "1" in rows and "2" in rows:
+        # The assistant's own path: its fine-tune (the app's config, default length) of the 1-patient model once a
+        # second patient is labelled, scored on the same unseen patients as the 2-patient run from scratch.
+        from sra_seg_core.assist.assistant import fine_tune_config
+
+        c = fine_tune_config(work / "run-1" / "checkpoints" / "best.pt", data)
+        c.data.labeled_count, c.train.num_threads = 2, 1
+        run = work / "fine-tune-1-to-2"
+        rows[f"1 → 2 (assistant fine-tune, {c.train.pretrain_iters} it.)"] = scored(run, *trained(c, run))
     return rows
 
 
