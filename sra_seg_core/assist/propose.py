@@ -131,6 +131,15 @@ def load_proposer(path: str | Path, device: str = "auto"):
     return loaded
 
 
+def check_fits(loaded, num_classes: int) -> None:
+    """InputError unless ``loaded`` predicts ``num_classes`` label values (background included), as the project's
+    label maps hold: a model trained before a class was added or removed would propose the wrong classes."""
+    if loaded.num_classes != num_classes:
+        raise InputError(f"the model predicts {loaded.num_classes - 1} classes but the project has {num_classes - 1} "
+                         "(a class was added or removed since it was trained); train a new run to propose",
+                         loaded.meta.get("checkpoint"))
+
+
 def accept_classes(labels: np.ndarray, proposal: Proposal, classes: Collection[int] | None = None, *,
                    slices: Collection[int] | None = None, overwrite: bool = True) -> list[SliceEdit]:
     """The edits that take ``classes`` of the proposal into ``labels`` (Z, Y, X) uint8 (all classes when None).

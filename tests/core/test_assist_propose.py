@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from sra_seg_core.assist.propose import (Proposal, accept_classes, load_proposer, normalised_entropy, propose,
-                                         proposal_checkpoint)
+from sra_seg_core.assist.propose import (Proposal, accept_classes, check_fits, load_proposer, normalised_entropy,
+                                         propose, proposal_checkpoint)
 from sra_seg_core.errors import InputError
 from sra_seg_core.model import UNet
 
@@ -139,3 +139,10 @@ def test_a_whole_case_given_out_of_order_keeps_each_slices_own_labels():
     proposal = propose(_stand_in(), volume, slices=[3, 2, 1, 0])
     assert not proposal.slice_labels(0).any() and proposal.slice_labels(3)[10, 10] == 1
     assert proposal.slice_labels(3)[28, 28] == 0
+
+
+def test_a_model_with_other_classes_than_the_project_is_refused(tmp_path):
+    loaded = load_proposer(_save_checkpoint(tmp_path / "c.pt", num_classes=4), "cpu")
+    check_fits(loaded, 4)
+    with pytest.raises(InputError, match="predicts 3 classes but the project has 2"):
+        check_fits(loaded, 3)
