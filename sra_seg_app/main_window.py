@@ -439,13 +439,30 @@ class MainWindow(QMainWindow):
             return
         classes = s.project.classes
         try:
+            if kind == "remove":
+                self._remove_class(value or classes[-1].value)
+                return
             new = {"rename": lambda: class_table.renamed(classes, value, text),
                    "recolour": lambda: class_table.recoloured(classes, value, text),
-                   "add": lambda: class_table.added(classes),
-                   "remove": lambda: class_table.removed_last(classes)}[kind]()
+                   "add": lambda: class_table.added(classes)}[kind]()
             s.set_classes(new)
         except SraSegError as exc:
             s.message.emit(f"Classes unchanged: {exc}")
+
+    def _remove_class(self, value: int) -> None:
+        """Remove a class after a confirmation that says what it costs (it is not undoable)."""
+        s = self.session
+        if len(s.project.classes) == 1:
+            s.message.emit("Classes unchanged: a project needs at least one class")
+            return
+        answer = QMessageBox.question(self, "Remove class", s.class_removal_question(value),
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                                      QMessageBox.StandardButton.Cancel)
+        if answer == QMessageBox.StandardButton.Yes:
+            s.remove_class(value)
+            # the removed class was the selected one, so the brush paints the first class, never a stale number
+            self.tools.select_class(1)
+            self.canvas.tools.set_active_class(1)
 
     def _classes_changed(self) -> None:
         s = self.session

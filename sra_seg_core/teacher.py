@@ -28,8 +28,10 @@ CHECK_EVERY = 8  # rounds between convergence checks in the exact (host-checked)
 def _largest_component_cpu(mask: torch.Tensor) -> torch.Tensor:
     out = np.zeros(mask.shape, dtype=bool)
     arr = mask.numpy()
+    # 8-connectivity in a slice; a volume's (Z, Y, X) sample is 26-connected, the same rule in 3-D
+    structure = _EIGHT if arr.ndim == 3 else np.ones((3,) * (arr.ndim - 1), dtype=bool)
     for i in range(arr.shape[0]):
-        labels, n = ndimage.label(arr[i], structure=_EIGHT)
+        labels, n = ndimage.label(arr[i], structure=structure)
         if n > 1:
             sizes = np.bincount(labels.ravel())
             sizes[0] = 0
@@ -114,6 +116,7 @@ def _largest_component_torch(mask: torch.Tensor, rounds: int | None = None,
 def largest_component(mask: torch.Tensor, *, rounds: int | None = None,
                       converged: torch.Tensor | None = None) -> torch.Tensor:
     """(B, H, W) bool -> (B, H, W) bool keeping the largest 8-connected component of each sample (all of an empty one).
+    On the CPU a sample may also be a volume, (B, Z, Y, X), whose largest 26-connected component is kept.
 
     On the CPU this is scipy's labelling unless ``rounds`` is given; on CUDA, or with ``rounds``, the device-side
     labelling of :func:`component_roots`, so pseudo-labels never leave the GPU. ``converged`` (a 0-d bool tensor) is
@@ -128,6 +131,7 @@ def largest_component(mask: torch.Tensor, *, rounds: int | None = None,
 def pseudo_labels(logits: torch.Tensor, *, largest_cc: bool = True, rounds: int | None = None,
                   converged: torch.Tensor | None = None) -> torch.Tensor:
     """(B, K, H, W) teacher logits -> (B, H, W) int64 class map (argmax, largest component per foreground class).
+    On the CPU (B, K, Z, Y, X) volumes work too, with 3-D components (whole-case proposals use that).
 
     All B x (K - 1) class masks are labelled in one batched call. ``rounds``/``converged``: see
     :func:`largest_component` (the sync-free GPU step passes both).
@@ -136,8 +140,8 @@ def pseudo_labels(logits: torch.Tensor, *, largest_cc: bool = True, rounds: int 
     if not largest_cc:
         return hard
     k = logits.shape[1]
-    classes = torch.arange(1, k, device=hard.device).view(1, k - 1, 1, 1)
-    masks = hard[:, None] == classes                                        # (B, K-1, H, W)
+    classes = torch.arange(1, k, device=hard.device).view(1, k - 1, *[1] * (hard.ndim - 1))
+    masks = hard[:, None] == classes                                        # (B, K-1, H, W) or (B, K-1, Z, Y, X)
     keep = largest_component(masks.flatten(0, 1), rounds=rounds, converged=converged).view_as(masks)
     # classes are disjoint, so the kept class map is the sum of class x kept mask (no boolean indexing: no sync)
     return (keep.long() * classes).sum(dim=1)

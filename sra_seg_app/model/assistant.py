@@ -1,10 +1,13 @@
 """The assistant that learns while the user labels, as app state: when to fine-tune, the running fine-tune, pausing.
 
 Every ``every`` newly done slices (the engine's :func:`~sra_seg_core.assist.assistant.fine_tune_due`) it starts a
-short fine-tune of the newest model as a background child process at low priority
-(:func:`~sra_seg_core.assist.assistant.start_fine_tune`); building its config reads the checkpoint (torch), so that
-runs in a :class:`~sra_seg_app.model.worker.Worker` and the window never waits. A timer polls the process; when it
-ends, ``finished`` tells the workspace to load the new model for proposals. Nothing here blocks.
+short fine-tune of the newest model as a background training run: the same ``sra-seg train`` command, run folder and
+life cycle as a run of the Train workspace. It is launched detached in its own process group
+(:func:`~sra_seg_app.model.run_folder.launch`) at low priority, and followed by a
+:class:`~sra_seg_app.model.train.RunMonitor` (the :class:`~sra_seg_app.model.jobs.JobState` machine every job has):
+pausing freezes the whole group, stopping ends the whole group, and a failure is said from the run's error event or
+its ``train.log``. Building the config reads the checkpoint (torch), so that and the launch run in a
+:class:`~sra_seg_app.model.worker.Worker` and the window never waits.
 """
 
 from __future__ import annotations
@@ -12,26 +15,34 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Signal
 
+from sra_seg_core import runs
 from sra_seg_core.assist import assistant as engine
+from sra_seg_core.config import save_config_file
+from sra_seg_app.model import run_folder as rf
+from sra_seg_app.model.jobs import JobState
+from sra_seg_app.model.train import RunMonitor, failure_message
 from sra_seg_app.model.worker import Worker
-
-POLL_MS = 1000
 
 
 def _start(checkpoint: Path, project_path: Path, runs_dir: Path):
-    """Build the fine-tune config (reads the checkpoint) and start it; the run folder is new and time-stamped."""
+    """Build the fine-tune config (reads the checkpoint), write it into a new time-stamped run folder and launch
+    ``sra-seg train`` on it: ``(run_dir, process, config)``."""
     config = engine.fine_tune_config(checkpoint, project_path)
     run_dir = runs_dir / f"{engine.RUN_PREFIX}-{time.strftime('%Y%m%d-%H%M%S')}"
-    return engine.start_fine_tune(config, run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_path = save_config_file(config, run_dir / engine.CONFIG_NAME)
+    process = rf.launch(engine.fine_tune_args(config_path, run_dir, project_path), run_dir, project_path)
+    engine.lower_priority(process.pid)
+    return run_dir, process, config
 
 
 class Assistant(QObject):
     """``changed`` when its state or status line changes; ``finished(run_dir)`` when a fine-tune ended well.
 
-    ``starter(checkpoint, project_path, runs_dir)`` starts a fine-tune and returns an object with ``poll``,
-    ``pause``, ``resume``, ``stop`` and ``run_dir`` (the engine's :class:`FineTune`; tests pass a stand-in).
+    ``starter(checkpoint, project_path, runs_dir)`` launches a fine-tune and returns ``(run_dir, process, config)``
+    (:func:`_start`; tests pass one that launches another command).
     """
 
     changed = Signal()
@@ -44,14 +55,14 @@ class Assistant(QObject):
         self.every = int(every)
         self.done_at_last: int | None = None     # done slices when the last fine-tune started (None: not yet known)
         self.done = 0
-        self.job = None                          # the running fine-tune
         self.message = ""
+        self.monitor = RunMonitor(self)          # the running fine-tune, once launched
+        self.monitor.ended.connect(self._ended)
+        self.monitor.stateChanged.connect(lambda _state: self.changed.emit())
         self._starter = starter
         self._worker: Worker | None = None
         self._last_worker: Worker | None = None
         self._project: tuple[Path, Path] | None = None
-        self._timer = QTimer(self, interval=POLL_MS)
-        self._timer.timeout.connect(self.poll)
 
     # --- settings -------------------------------------------------------------------------------------------------
     def set_project(self, project_path: Path | None, runs_dir: Path | None) -> None:
@@ -71,15 +82,20 @@ class Assistant(QObject):
         self.changed.emit()
 
     def set_paused(self, on: bool) -> None:
-        """Pause (freeze) or resume the running fine-tune; while paused no new one starts."""
+        """Pause (freeze its whole process group) or resume the running fine-tune; while paused no new one starts."""
         self.paused = bool(on)
-        if self.job is not None:
-            (self.job.pause if self.paused else self.job.resume)()
+        if self.monitor.live and self.monitor.pid:
+            (rf.pause if self.paused else rf.resume)(self.monitor.pid)
         self.changed.emit()
 
     @property
+    def state(self) -> JobState:
+        """The fine-tune's job state (idle before the first one)."""
+        return self.monitor.state
+
+    @property
     def running(self) -> bool:
-        return self.job is not None or self._worker is not None
+        return self.monitor.live or self._worker is not None
 
     # --- the rule -------------------------------------------------------------------------------------------------
     def update(self, done_slices: int) -> None:
@@ -107,13 +123,14 @@ class Assistant(QObject):
         worker.start()
         self.changed.emit()
 
-    def _started(self, job) -> None:
+    def _started(self, launched) -> None:
         self._last_worker, self._worker = self._worker, None
-        self.job = job
+        run_dir, process, config = launched
+        self.monitor.attach(run_dir, process=process, config=config)
         if self.paused:
-            job.pause()
-        self.message = f"Fine-tuning in the background ({Path(job.run_dir).name}), from {self.done} done slices."
-        self._timer.start()
+            rf.pause(process.pid)
+        if self.monitor.live:
+            self.message = f"Fine-tuning in the background ({Path(run_dir).name}), from {self.done} done slices."
         self.changed.emit()
 
     def _failed(self, exc) -> None:
@@ -121,27 +138,25 @@ class Assistant(QObject):
         self.message = f"The fine-tune could not start: {exc}"
         self.changed.emit()
 
-    def poll(self) -> None:
-        if self.job is None:
-            return
-        code = self.job.poll()
-        if code is None:
-            return
-        job, self.job = self.job, None
-        self._timer.stop()
-        if code == 0:
-            self.message = f"Fine-tune {Path(job.run_dir).name} finished: proposals now use it."
-            self.finished.emit(str(job.run_dir))
+    def _ended(self, status: str) -> None:
+        monitor = self.monitor
+        name = monitor.run_dir.name
+        if status == "finished":
+            self.message = f"Fine-tune {name} finished: proposals now use it."
+            self.finished.emit(str(monitor.run_dir))
+        elif status == "stopped":
+            self.message = f"Fine-tune {name} stopped."
         else:
-            self.message = f"Fine-tune {Path(job.run_dir).name} failed (exit {code}); see its train.log."
+            self.message = failure_message(monitor.progress, runs.log_tail(monitor.run_dir, 40),
+                                           monitor.run_dir).replace(
+                "Training failed", f"Fine-tune {name} failed", 1)
         self.changed.emit()
 
     def stop(self) -> None:
-        """Stop a running fine-tune (it saves latest.pt); closing the project or the window calls this."""
-        if self.job is not None:
-            self.job.stop()
-            self.job = None
-            self._timer.stop()
+        """Stop a running fine-tune (it saves latest.pt; its whole process group ends); closing the project or the
+        window calls this."""
+        if self.monitor.live:
+            self.monitor.request_stop()
             self.changed.emit()
 
     @property

@@ -47,12 +47,26 @@ def launch(args: list[str], run_dir: Path, cwd: Path) -> subprocess.Popen:
 
 
 def request_stop(pid: int) -> None:
-    """Ask the run to stop (SIGTERM: it saves latest.pt and ends cleanly; on Windows this terminates it)."""
+    """Ask the run to stop (SIGTERM: it saves latest.pt and ends cleanly; on Windows this terminates it). A paused
+    run is woken to do so (a stopped process holds the SIGTERM until it continues)."""
     signal_group(pid, signal.SIGTERM)
+    resume(pid)
 
 
 def kill(pid: int) -> None:
     signal_group(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
+
+
+def pause(pid: int) -> None:
+    """Freeze the run's whole process group (SIGSTOP, POSIX; nothing elsewhere): it keeps its memory and goes on
+    after :func:`resume`."""
+    if hasattr(signal, "SIGSTOP"):
+        signal_group(pid, signal.SIGSTOP)
+
+
+def resume(pid: int) -> None:
+    if hasattr(signal, "SIGCONT"):
+        signal_group(pid, signal.SIGCONT)
 
 
 def signal_group(pid: int, sig) -> None:

@@ -269,6 +269,40 @@ class Session(QObject):
         self.project.set_classes(classes, in_memory=self._labels)
         self.classesChanged.emit()
 
+    def class_removal_question(self, value: int) -> str:
+        """What removing class ``value`` does, for the confirmation asked before :meth:`remove_class`: how many voxels
+        in how many cases become background (unsaved strokes counted), which classes are renumbered, no undo."""
+        classes = self.project.classes
+        name = next((c.name for c in classes if c.value == value), str(value))
+        counts = self.project.class_voxels(value, in_memory=self._labels)
+        if counts:
+            cases = ", ".join(sorted(counts)[:5]) + (", ..." if len(counts) > 5 else "")
+            lost = (f"{sum(counts.values())} voxel(s) of {name} in {len(counts)} case(s) ({cases}) become background "
+                    "in the approved labels (and in references and predictions).")
+        else:
+            lost = f"No approved label holds {name}."
+        above = [c for c in classes if c.value > value]
+        moved = (" Classes above it move down one number: " + ", ".join(f"{c.name} {c.value} → {c.value - 1}"
+                                                                        for c in above) + ".") if above else ""
+        return f"Remove class {value} ({name})? {lost}{moved} This cannot be undone; the undo history is cleared."
+
+    def remove_class(self, value: int) -> None:
+        """Remove class ``value`` from the project and every label map (see :meth:`Project.remove_class`), after
+        saving; the undo history is cleared (its steps hold the old class numbers). Raises SaveError or the engine's
+        ProjectError, the project then unchanged."""
+        if self.project is None or not self.can_edit():
+            return
+        self.save()
+        lost = self.project.remove_class(value)
+        self.history.clear()
+        self._labels.clear()
+        self._predictions.clear()
+        self.classesChanged.emit()
+        if self.case_id:
+            self.labelsChanged.emit(self.case_id, -1)
+        self.message.emit(f"Class {value} removed: {sum(lost.values())} voxel(s) in {len(lost)} case(s) became "
+                          "background; the undo history was cleared.")
+
     def class_view(self) -> tuple[set[int], set[int]]:
         """(hidden, locked) class values of the open project."""
         from sra_seg_core.project.class_table import class_view

@@ -94,10 +94,13 @@ class AssistPanel(QWidget):
                                       "on the done slices, at low priority")
         self.assistant_every = QSpinBox(minimum=1, maximum=100, value=5, suffix=" done slices")
         self.assistant_pause = QPushButton("Pause", checkable=True)
+        self.assistant_stop = QPushButton("Stop", toolTip="End the running fine-tune (it keeps what it learnt so far "
+                                          "in its latest checkpoint)")
         self.assistant_status = QLabel("Assistant off.", wordWrap=True, objectName="muted")
         hl.addWidget(self.assistant_on, 0, 0)
         hl.addWidget(self.assistant_every, 0, 1)
         hl.addWidget(self.assistant_pause, 1, 0)
+        hl.addWidget(self.assistant_stop, 1, 1)
         hl.addWidget(self.assistant_status, 2, 0, 1, 2)
         layout.addWidget(helper)
         self.assistant = None
@@ -124,6 +127,7 @@ class AssistPanel(QWidget):
         self.assistant_on.toggled.connect(assistant.set_enabled)
         self.assistant_every.valueChanged.connect(assistant.set_every)
         self.assistant_pause.toggled.connect(assistant.set_paused)
+        self.assistant_stop.clicked.connect(assistant.stop)
         assistant.changed.connect(self._sync_assistant)
         self.assistant_every.setValue(assistant.every)
         self._sync_assistant()
@@ -132,6 +136,7 @@ class AssistPanel(QWidget):
         a = self.assistant
         self.assistant_pause.setEnabled(a.enabled)
         self.assistant_pause.setText("Resume" if a.paused else "Pause")
+        self.assistant_stop.setEnabled(a.monitor.live)
         self.assistant_status.setText(a.status)
 
     def _busy(self, _on: bool) -> None:

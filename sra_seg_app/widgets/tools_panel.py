@@ -46,7 +46,7 @@ class ToolsPanel(QWidget):
     windowPreset = Signal(str)
     windowValues = Signal(float, float)   # typed level (centre) and width
     classEdit = Signal(str, int, str)     # ("rename", value, name) / ("recolour", value, "#RRGGBB") / ("add", 0, "")
-                                          # / ("remove", 0, "")
+                                          # / ("remove", value, "")
     classView = Signal(object, object)    # (hidden, locked) sets of class values
     action = Signal(str)     # copy-prev, copy-next, interpolate, done, progress, flag, clear-status, next-unlabelled
 
@@ -103,7 +103,8 @@ class ToolsPanel(QWidget):
         for key, text, tip in (("rename", "Rename…", "Rename the selected class"),
                                ("recolour", "Colour…", "Choose the selected class's colour"),
                                ("add", "+", "Add a class"),
-                               ("remove", "−", "Remove the last class (only while no label holds it)")):
+                               ("remove", "−", "Remove the selected class (asks first: its voxels become background and the "
+                                          "classes above it are renumbered in every label map)")):
             button = QPushButton(text, toolTip=tip)
             button.clicked.connect(lambda _=False, k=key: self._edit_class(k))
             edit_row.addWidget(button)
@@ -245,7 +246,9 @@ class ToolsPanel(QWidget):
             color = QColorDialog.getColor(QColor(current.color), self, f"Colour of {current.name}")
             if color.isValid():
                 self.classEdit.emit("recolour", value, color.name())
-        elif kind in ("add", "remove"):
+        elif kind == "remove":
+            self.classEdit.emit(kind, value, "")
+        elif kind == "add":
             self.classEdit.emit(kind, 0, "")
 
     def select_class(self, value: int) -> None:

@@ -149,10 +149,14 @@ class LabelWorkspace(QWidget):
         if checkpoint is None or a.model_info.get("checkpoint") == str(checkpoint):
             return
 
-        def load(_w):
-            from sra_seg_core.assist.propose import load_proposer
+        num_classes = s.project.num_classes
 
-            return load_proposer(checkpoint, "cpu"), describe_model(checkpoint)
+        def load(_w):
+            from sra_seg_core.assist.propose import check_fits, load_proposer
+
+            loaded = load_proposer(checkpoint, "cpu")
+            check_fits(loaded, num_classes)
+            return loaded, describe_model(checkpoint)
 
         worker = self._model_worker = Worker(load)
 

@@ -6,7 +6,8 @@ Layout::
     images/<case_id>.<ext>      copies of images imported with copy=True
     labels/<case_id>.nii.gz     approved labels, uint8, on the image's grid
     labels/<case_id>.journal    strokes since that label was last saved (see :mod:`.journal`)
-    reference/<case_id>.nii.gz  reference ground truth kept for metrics, never edited
+    reference/<case_id>.nii.gz  reference ground truth kept for metrics, never edited (only renumbered when a class
+                                is removed)
     predictions/<case_id>.nii.gz  model predictions, apart from approved labels
     runs/<run_name>/            training runs; the trainer writes inside
     .lock                       the write lock (see :mod:`.lock`)
@@ -36,7 +37,7 @@ import numpy as np
 
 from sra_seg_core import io
 from sra_seg_core.atomic import atomic_write, atomic_write_json, split_suffix
-from sra_seg_core.errors import ConfigError, InputError, ProjectError, SraSegError
+from sra_seg_core.errors import ConfigError, InputError, ProjectError, SraSegError, error_line
 from sra_seg_core.image import Image
 from sra_seg_core.project.classes import DEFAULT_CLASSES, LabelClass, class_problem
 from sra_seg_core.project.journal import NO_BASE, Journal, Stroke, file_digest, replay
@@ -237,6 +238,99 @@ class Project:
                                        self.path)
         self._manifest.classes = list(classes)
         self.save()
+
+    def class_voxels(self, value: int, *, in_memory: dict | None = None) -> dict[str, int]:
+        """Voxels of class ``value`` in each case's approved label, unsaved strokes included (an array of
+        ``in_memory``, case -> (Z, Y, X), stands for the saved one): only the cases that hold some."""
+        arrays = dict(in_memory or {})
+        counts = {}
+        for case in self.cases:
+            array = arrays.get(case.id)
+            if array is None and (case.label is not None or self.pending_strokes(case.id)):
+                array = self.read_label(case.id).array
+            n = 0 if array is None else int(np.count_nonzero(np.asarray(array) == value))
+            if n:
+                counts[case.id] = n
+        return counts
+
+    def remove_class(self, value: int) -> dict[str, int]:
+        """Remove class ``value``: in every approved label (unsaved strokes included), reference and prediction its
+        voxels become background and the classes above it move down one value; then the classes and the hidden /
+        locked view in the manifest follow. Returns the voxels that became background per case's approved label.
+
+        Maps are rewritten one at a time, each atomically into the project's own folders (a label or reference that
+        lies outside the project is never written), then the manifest. If a write fails, the maps rewritten so far
+        are put back — the removed voxels' positions are kept for that — and ProjectError says why: the project is
+        then as it was. There is no undo afterwards, so the app asks first (:meth:`class_voxels` says what is lost).
+        """
+        # class_table imports annotation, which imports this package: a module-level import would be circular
+        from sra_seg_core.project.class_table import removed, renumbering, view_without
+
+        self._check_writable()
+        new_classes = removed(self.classes, value)
+        lut = renumbering(len(self.classes), value)
+        rewritten: list[tuple[CaseRecord, str, str | None, np.ndarray]] = []  # case, map, its old file, removed voxels
+        lost: dict[str, int] = {}
+        old_classes, old_settings = list(self.classes), dict(self.settings)
+        try:
+            for case in self.cases:
+                for kind in ("label", "reference", "prediction"):
+                    array = self._class_map(case, kind)
+                    if array is None or array.max(initial=0) < value:
+                        continue
+                    gone = np.flatnonzero(array == value)
+                    if kind == "label" and gone.size:
+                        lost[case.id] = int(gone.size)
+                    previous = getattr(case, kind)
+                    self._write_class_map(case, kind, lut[array])
+                    rewritten.append((case, kind, previous, gone))
+            self._manifest.classes = new_classes
+            self._manifest.settings = view_without(old_settings, value)
+            self.save()
+        except (SraSegError, OSError, ValueError) as exc:
+            self._manifest.classes, self._manifest.settings = old_classes, old_settings
+            self._put_back(rewritten, value)
+            raise ProjectError(f"class {value} was not removed ({error_line(exc)}); the label maps are as they were",
+                               self.path) from exc
+        return lost
+
+    def _class_map(self, case: CaseRecord, kind: str) -> np.ndarray | None:
+        """The (Z, Y, X) uint8 approved label (journal replayed), reference or prediction of ``case``; None if none."""
+        if kind == "label":
+            has = case.label is not None or self.pending_strokes(case.id)
+            return np.asarray(self.read_label(case.id).array, np.uint8) if has else None
+        image = self.read_reference(case.id) if kind == "reference" else self.read_prediction(case.id)
+        return None if image is None else np.asarray(image.array, np.uint8)
+
+    def _write_class_map(self, case: CaseRecord, kind: str, array: np.ndarray) -> None:
+        if kind == "label":
+            self._store_label(case, array, done=())
+            return
+        target = self._reference_path(case.id) if kind == "reference" else self._prediction_path(case.id)
+        self._write_label_map(case, array, target)
+        setattr(case, kind, target.relative_to(self.path).as_posix())
+        self.save()
+
+    def _put_back(self, rewritten: list, value: int) -> None:
+        """Undo :meth:`remove_class`'s rewrites after a failure: each map renumbered up again, its removed voxels set
+        back to ``value``; a reference that lay elsewhere (outside the project) is named again and the copy dropped.
+        A label is always written back into the project: its file then holds the strokes its journal held."""
+        up = np.arange(len(self.classes) + 1)
+        up = np.where(up >= value, up + 1, up).astype(np.uint8)
+        up[0] = 0
+        for case, kind, previous, gone in reversed(rewritten):
+            try:
+                current = getattr(case, kind)
+                if kind != "label" and previous is not None and previous != current:
+                    setattr(case, kind, previous)
+                    self.save()
+                    (self.path / current).unlink(missing_ok=True)
+                    continue
+                array = up[self._class_map(case, kind)]
+                array.reshape(-1)[gone] = value
+                self._write_class_map(case, kind, array)
+            except (SraSegError, OSError, ValueError):  # best effort: the first error is the one to report
+                pass
 
     def save(self) -> None:
         """Write the manifest atomically, stamping ``modified``."""

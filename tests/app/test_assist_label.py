@@ -171,14 +171,41 @@ def test_the_label_table_renames_adds_hides_and_locks_classes_saved_in_the_proje
                                                                                             "locked": [1]}
 
 
-def test_removing_a_class_still_painted_is_refused_with_a_message(opened, qtbot):
+def test_removing_a_middle_class_asks_how_many_voxels_then_renumbers_the_classes_above(opened, qtbot, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    s, t, canvas = opened.session, opened.tools, opened.canvas
+    r, c = centre(opened)
+    canvas.brush_radius = 2
+    canvas.active_class = 2
+    canvas.paint_at(r, c)
+    canvas.active_class = 3
+    canvas.paint_at(r, c + 8)
+    held = {case.id: int((s.labels(case.id) == 2).sum()) for case in s.project.cases}
+    myo = sum(held.values())
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.Yes)
+    t.select_class(2)
+    t.class_buttons["remove"].click()
+    assert f"{myo} voxel(s) of Myo in {sum(n > 0 for n in held.values())} case(s)" in asked[0]
+    assert "LV 3 → 2" in asked[0] and "cannot be undone" in asked[0]
+    assert [c.name for c in s.project.classes] == ["RV", "LV"]
+    assert s.labels()[s.z, r, c] == 0 and s.labels()[s.z, r, c + 8] == 2
+    assert not s.history.can_undo() and canvas.active_class == 1   # the removed class was the one chosen
+    rows = [t.class_list.item(k).text() for k in range(t.class_list.count())]
+    assert any(row.startswith("2  LV") for row in rows) and not any(row.startswith("3  ") for row in rows)
+
+
+def test_cancelling_the_removal_changes_nothing(opened, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
     s, t = opened.session, opened.tools
-    t.classEdit.emit("add", 0, "")
-    opened.canvas.active_class = 4
+    opened.canvas.active_class = 1
     opened.canvas.paint_at(*centre(opened))
-    with qtbot.waitSignal(s.message) as message:
-        t.classEdit.emit("remove", 0, "")
-    assert "still painted" in message.args[0] and len(s.project.classes) == 4
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Cancel)
+    t.select_class(1)
+    t.class_buttons["remove"].click()
+    assert len(s.project.classes) == 3 and s.labels()[(s.z, *centre(opened))] == 1 and s.history.can_undo()
 
 
 def test_propagate_proposes_the_next_slice_from_this_one_and_goes_there(opened, qtbot):

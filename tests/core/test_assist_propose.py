@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from sra_seg_core.assist.propose import (Proposal, accept_classes, load_proposer, normalised_entropy, propose,
-                                         proposal_checkpoint)
+from sra_seg_core.assist.propose import (Proposal, accept_classes, check_fits, load_proposer, normalised_entropy,
+                                         propose, proposal_checkpoint)
 from sra_seg_core.errors import InputError
 from sra_seg_core.model import UNet
 
@@ -100,3 +100,49 @@ def test_propagation_with_a_model_is_the_models_proposal_for_the_target_slice(tm
     result = propagate(volume, labels, 0, 1, model=loaded)
     assert result.method == "model"
     np.testing.assert_array_equal(result.labels, propose(loaded, volume, [1]).labels[0])
+
+
+class Thresholder(torch.nn.Module):
+    """A 'network' that calls class 1 wherever the normalised image is bright: its proposal is the image's blobs."""
+
+    def forward(self, x):
+        return (torch.cat([0.5 - x, x - 0.5, -x, -x], dim=1) * 20,)
+
+
+def _blobs():
+    """(4, 32, 32): a heart-like column through every slice and one small blob on slice 3, apart from it."""
+    volume = np.zeros((4, 32, 32), np.float32)
+    volume[:, 8:20, 8:20] = 1.0
+    volume[3, 26:30, 26:30] = 1.0
+    return volume
+
+
+def _stand_in():
+    from types import SimpleNamespace
+
+    return SimpleNamespace(model=Thresholder(), image_size=32, device=torch.device("cpu"), meta={})
+
+
+def test_a_whole_case_proposal_keeps_only_the_largest_3d_component_of_each_class():
+    proposal = propose(_stand_in(), _blobs())
+    assert (proposal.labels[:, 10, 10] == 1).all() and proposal.labels[3, 28, 28] == 0
+
+
+def test_a_proposal_of_some_slices_keeps_every_component():
+    proposal = propose(_stand_in(), _blobs(), slices=[3, 0])
+    assert proposal.slice_labels(3)[28, 28] == 1 and proposal.slice_labels(0)[10, 10] == 1
+
+
+def test_a_whole_case_given_out_of_order_keeps_each_slices_own_labels():
+    volume = _blobs()
+    volume[0] = 0.0   # slice 0 empty: its proposal must stay empty wherever it is listed
+    proposal = propose(_stand_in(), volume, slices=[3, 2, 1, 0])
+    assert not proposal.slice_labels(0).any() and proposal.slice_labels(3)[10, 10] == 1
+    assert proposal.slice_labels(3)[28, 28] == 0
+
+
+def test_a_model_with_other_classes_than_the_project_is_refused(tmp_path):
+    loaded = load_proposer(_save_checkpoint(tmp_path / "c.pt", num_classes=4), "cpu")
+    check_fits(loaded, 4)
+    with pytest.raises(InputError, match="predicts 3 classes but the project has 2"):
+        check_fits(loaded, 3)

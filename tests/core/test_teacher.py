@@ -42,6 +42,16 @@ def test_pseudo_labels_keep_the_largest_component_of_each_class():
     assert (pseudo_labels(logits, largest_cc=False) == 1).sum() == 10
 
 
+def test_pseudo_labels_of_a_volume_keep_the_largest_3d_component():
+    logits = torch.zeros(1, 2, 3, 8, 8)
+    logits[0, 0] = 1
+    logits[0, 1, 0, 1:3, 1:3] = 5   # a small patch on slice 0 ...
+    logits[0, 1, 1, 2:4, 2:4] = 5   # ... joined diagonally across slices to this one: 8 voxels in one component
+    logits[0, 1, 2, 6:8, 0:3] = 5   # 6 voxels, apart: dropped although it is the largest on its own slice
+    labels = pseudo_labels(logits)
+    assert (labels == 1).sum() == 8 and labels[0, 2].sum() == 0
+
+
 def test_connectivity_is_eight_neighbour_like_skimage():
     mask = torch.zeros(1, 5, 5, dtype=torch.bool)
     mask[0, 1, 1] = mask[0, 2, 2] = mask[0, 3, 3] = True   # a diagonal: one 8-connected component
