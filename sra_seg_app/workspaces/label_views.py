@@ -93,8 +93,9 @@ class LinkedViews(QWidget):
         if kind == "volume" and m.planes:
             plane = next(name for name in m.planes if m.can_paint(name))
             self.markers.set_text(m.planes[plane].markers, m.paint_note(plane))
-            self.paint_note.setText(f"Painting: the {plane} plane (the canvas); other planes are view only")
-            self.paint_note.setToolTip(self.paint_note.text())
+            # short: the toolbar is narrow at 1600 px beside the class boxes; the tooltip says the rest
+            self.paint_note.setText(f"Paint in: {plane}")
+            self.paint_note.setToolTip(f"Painting: the {plane} plane (the canvas); other planes are view only")
         elif kind == "measurement":
             # the result also here, where the view's edge cannot cut it
             self.measure_label.setText(m.measurement.text if m.measurement is not None else "")
