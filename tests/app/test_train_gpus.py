@@ -154,7 +154,7 @@ def test_the_apps_two_process_launch_is_one_run_that_stop_ends_whole(session, qt
     monitor = RunMonitor()
     monitor.attach(run_dir, process=process, config=c)
     try:
-        qtbot.waitUntil(lambda: monitor.progress.losses.x, timeout=240_000)
+        qtbot.waitUntil(lambda: bool(monitor.progress.losses.x), timeout=240_000)
         monitor.request_stop()
         qtbot.waitUntil(lambda: not monitor.live, timeout=120_000)
     finally:
