@@ -5,7 +5,7 @@ clinician labels), the rest with reference labels kept apart for metrics, plus s
 synthetic pool.
 
 The project can be made in two steps so that the app shows an image at once: :func:`begin_demo_project` writes the
-project with its plan (``settings["demo"]``) and the first patient, then :func:`finish_demo_project` adds the patients
+project with its plan (``settings["demo"]``) and the first case (the first patient's ED frame), then :func:`finish_demo_project` adds the patients
 the plan still lacks — in the app from a background worker that renders each patient (:func:`render_patient`, pure
 computation) while the window's thread adds it (:func:`add_patient`). Each case is added whole (its files first, then
 the manifest, atomically), so an interrupted generation leaves only complete cases, and a later
@@ -68,11 +68,14 @@ def case_ids(patient: Patient, seed: int = SEED) -> list[str]:
     return [f"{patient.name}_frame{int(info[phase]):02d}" for phase in PHASES]
 
 
-def render_patient(patient: Patient, *, labelled: int = LABELLED_PATIENTS, seed: int = SEED) -> list[RenderedCase]:
-    """The patient's frames (ED, ES) as images and labels in memory; safe to call from any thread."""
+def render_patient(patient: Patient, *, labelled: int = LABELLED_PATIENTS, seed: int = SEED,
+                   phases: tuple[str, ...] = PHASES) -> list[RenderedCase]:
+    """The patient's frames (``phases``: ED, ES) as images and labels in memory; safe to call from any thread."""
     patient_seed = case_seed(seed, patient.number)
     cases = []
     for case_id, phase in zip(case_ids(patient, seed), PHASES):
+        if phase not in phases:
+            continue
         image, label = cardiac_case(patient_seed, patient.style, phase)
         synthetic = patient.style == "synthetic"
         cases.append(RenderedCase(case_id, patient.name, patient.style, image, None if synthetic else label,
@@ -120,15 +123,20 @@ def missing_patients(project: Project) -> list[Patient]:
 
 def begin_demo_project(folder: str | Path, *, real: int = REAL_PATIENTS, labelled: int = LABELLED_PATIENTS,
                        synthetic: int = SYNTHETIC_PATIENTS, seed: int = SEED, first: int = 1) -> Project:
-    """Create the demo project in ``folder`` (new or empty) with its plan and its first ``first`` patients; returns
-    it open for writing. :func:`finish_demo_project` adds the rest."""
+    """Create the demo project in ``folder`` (new or empty) with its plan and its first ``first`` cases (frames:
+    1 is the first patient's ED frame, the case the app opens); returns it open for writing.
+    :func:`finish_demo_project` adds the rest."""
     project = Project.create(folder, name=NAME, classes=list(DEFAULT_CLASSES))
     try:
         project.settings["demo"] = {"seed": seed, "real": real, "labelled": labelled, "synthetic": synthetic}
         project.save()
         with tempfile.TemporaryDirectory(prefix="sra-seg-demo-") as staging:
-            for patient in plan(real, synthetic)[:first]:
-                add_patient(project, render_patient(patient, labelled=labelled, seed=seed), Path(staging))
+            for patient in plan(real, synthetic):
+                if first <= 0:
+                    break
+                phases, first = PHASES[:first], first - len(PHASES)
+                add_patient(project, render_patient(patient, labelled=labelled, seed=seed, phases=phases),
+                            Path(staging))
     except BaseException:
         project.close()
         shutil.rmtree(folder, ignore_errors=True)

@@ -29,18 +29,22 @@ def begun(tmp_path):
     return tmp_path / "demo"
 
 
-def groups_complete(project) -> bool:
-    frames: dict[str, int] = {}
+def readable(project) -> bool:
+    """Every case the manifest names reads whole: its image, and its label or reference."""
     for case in project.cases:
-        frames[case.group] = frames.get(case.group, 0) + 1
-    return all(n == 2 for n in frames.values())
+        project.read_image(case.id)
+        if case.label:
+            project.read_label(case.id)
+        if case.reference:
+            project.read_reference(case.id)
+    return True
 
 
 def test_the_first_start_shows_the_first_case_before_the_other_patients_exist(window, small_demo):
     assert window.open_demo()
     session = window.session
     assert session.case_id == "patient001_frame01" and session.image is not None
-    assert {c.group for c in session.project.cases} == {"patient001"}
+    assert [c.id for c in session.project.cases] == ["patient001_frame01"]
     assert window.demo_fill.running
 
 
@@ -53,15 +57,15 @@ def test_the_other_patients_arrive_in_the_case_browser(window, small_demo, qtbot
     assert window.browser.tree.topLevelItem(2).text(0).endswith("(2)")       # synthetic001
 
 
-def test_cases_are_announced_only_with_their_whole_patient(begun, qtbot):
+def test_cases_are_announced_only_when_whole_one_patient_at_a_time(begun, qtbot):
     session = Session()
     session.open_project(begun)
     seen = []
-    session.casesChanged.connect(lambda: seen.append(groups_complete(session.project)))
+    session.casesChanged.connect(lambda: seen.append((readable(session.project), len(session.project.cases))))
     fill = DemoFill(session)
     assert fill.start()
     qtbot.waitUntil(lambda: not fill.running, timeout=TIMEOUT_MS)
-    assert seen == [True, True]
+    assert seen == [(True, 2), (True, 4), (True, 6)]   # patient001's second frame, patient002, synthetic001
     session.close_project()
 
 
@@ -75,7 +79,8 @@ def test_a_fill_stopped_by_closing_the_project_leaves_complete_cases_and_the_nex
     fill.start()
     qtbot.waitUntil(lambda: not fill.running, timeout=TIMEOUT_MS)
     project = Project.open(begun, read_only=True)
-    assert not finished and groups_complete(project) and len(demo.missing_patients(project)) == 1
+    assert not finished and readable(project) and len(project.cases) == 2
+    assert [p.name for p in demo.missing_patients(project)] == ["patient002", "synthetic001"]
     project.close()
 
     fill.added.disconnect()

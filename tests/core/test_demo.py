@@ -15,10 +15,10 @@ def ids(project) -> set[str]:
     return {c.id for c in project.cases}
 
 
-def test_a_begun_demo_project_holds_its_plan_and_only_the_first_patient(tmp_path):
+def test_a_begun_demo_project_holds_its_plan_and_only_the_first_case(tmp_path):
     project = demo.begin_demo_project(tmp_path / "demo", **SMALL)
-    assert ids(project) == set(demo.case_ids(demo.Patient(1, "real")))
-    assert [p.name for p in demo.missing_patients(project)] == ["patient002", "synthetic001"]
+    assert ids(project) == set(demo.case_ids(demo.Patient(1, "real"))[:1])
+    assert [p.name for p in demo.missing_patients(project)] == ["patient001", "patient002", "synthetic001"]
     assert project.settings["demo"]["real"] == 2
     project.close()
 
@@ -27,7 +27,7 @@ def test_finishing_adds_every_missing_patient_and_leaves_nothing_missing(tmp_pat
     project = demo.begin_demo_project(tmp_path / "demo", **SMALL)
     seen = []
     demo.finish_demo_project(project, on_progress=lambda done, total, name: seen.append((done, total, name)))
-    assert seen == [(0, 2, "patient002"), (1, 2, "synthetic001"), (2, 2, "done")]
+    assert seen == [(0, 3, "patient001"), (1, 3, "patient002"), (2, 3, "synthetic001"), (3, 3, "done")]
     assert demo.missing_patients(project) == [] and len(project.cases) == 6
     assert [c.role for c in project.cases].count("synthetic") == 2
     project.close()
