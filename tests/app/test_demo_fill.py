@@ -9,7 +9,6 @@ import pytest
 
 from sra_seg_core import demo
 from sra_seg_core.project import Project
-from sra_seg_app.main_window import demo_project_path
 from sra_seg_app.model.demo_fill import DemoFill
 from sra_seg_app.model.session import Session
 
