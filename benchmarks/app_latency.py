@@ -4,6 +4,7 @@ Each timing covers the engine work, the signal fan-out and a forced synchronous 
 (``viewport().repaint()``), i.e. what the user waits for before the new frame is on screen. Runs offscreen.
 
     python benchmarks/app_latency.py [--repeats 60] [--json OUT] [--linked-only] [--gl]
+    python benchmarks/app_latency.py --first-start [--repeats 5]   # window shown -> first image on a fresh machine
 
 The linked views (slice change in each of the three planes, 3-D refresh) are timed in the real Label workspace
 wiring; ``xvfb-run -a python benchmarks/app_latency.py --gl --linked-only`` includes the 3-D refresh (Mesa llvmpipe).
@@ -212,13 +213,72 @@ def measure_linked(repeats: int) -> dict:
     return result
 
 
+# --- first start (scripts/run-demo on a fresh machine) --------------------------------------------------------------
+FIRST_START = """
+import json, os, sys, time
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from sra_seg_app.main_window import MainWindow
+from sra_seg_app.theme import apply_theme
+apply_theme(app)
+window = MainWindow(); window.resize(1440, 900); window.show(); app.processEvents(); window.repaint()
+shown = time.perf_counter()
+if sys.argv[1] == "whole":   # what the first start did before: the whole project, then the window opens it
+    from sra_seg_core.demo import create_demo_project
+    from sra_seg_app.main_window import demo_project_path
+    create_demo_project(demo_project_path()).close()
+window.open_demo()
+window.canvas.viewport().repaint()
+first = time.perf_counter() - shown
+assert window.session.image is not None
+while window.demo_fill.running:
+    app.processEvents()
+    time.sleep(0.01)
+print(json.dumps({"first_image_s": first, "complete_s": time.perf_counter() - shown,
+                  "cases": len(window.session.project.cases)}))
+window.close()
+"""
+
+
+def first_start_seconds(mode: str = "first") -> dict:
+    """One fresh process, no demo project yet (a new user data folder): seconds from the window shown to the first
+    image painted, and to the demo project complete. ``mode`` "whole" makes the whole project before opening it, as
+    the first start did before the background fill."""
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "SRA_SEG_CONFIG_DIR": f"{home}/config", "SRA_SEG_DATA_DIR": f"{home}/data",
+               "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parent.parent),
+                                              os.environ.get("PYTHONPATH", "")])}
+        out = subprocess.run([sys.executable, "-c", FIRST_START, mode], capture_output=True, text=True, env=env,
+                             check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def report_first_start(repeats: int, json_out: Path | None) -> None:
+    rows = {mode: [first_start_seconds(mode) for _ in range(repeats)] for mode in ("first", "whole")}
+    print(f"first start, window shown -> first image painted (s), {repeats} fresh processes each:")
+    for mode, label in (("first", "first patient, rest in background"), ("whole", "whole project first (before)")):
+        first = [r["first_image_s"] for r in rows[mode]]
+        complete = [r["complete_s"] for r in rows[mode]]
+        print(f"  {label:<36} first image min {min(first):5.2f}  median {float(np.median(first)):5.2f}   "
+              f"project complete median {float(np.median(complete)):5.2f}   ({rows[mode][0]['cases']} cases)")
+    if json_out:
+        json_out.write_text(json.dumps({"first_start": rows}, indent=2))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=60)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--linked-only", action="store_true", help="only the linked views (planes and 3-D)")
     parser.add_argument("--gl", action="store_true", help="a real display (xvfb-run), so the 3-D refresh is timed")
+    parser.add_argument("--first-start", action="store_true",
+                        help="only the first start: window shown to first image, in fresh processes (--repeats of "
+                             "them, default 5)")
     args = parser.parse_args()
+    if args.first_start:
+        report_first_start(args.repeats if "--repeats" in sys.argv else 5, args.json)
+        return 0
     linked = measure_linked(args.repeats)
     print("linked views (Label workspace, 20 x 512 x 512; slice change incl. repaint of every shown view, ms):")
     for name in LINKED_PASSES:

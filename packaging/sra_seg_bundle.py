@@ -4,7 +4,11 @@
 * ``sra-seg COMMAND …`` — the engine's command line (the same executable under its second name in the bundle);
 * ``<either> -m sra_seg_core COMMAND …`` — how the application starts its engine child processes
   (``sra_seg_app/processes.py`` runs ``sys.executable -m sra_seg_core …``; frozen, ``sys.executable`` is this
-  program, so it must answer to ``-m`` as the interpreter would).
+  program, so it must answer to ``-m`` as the interpreter would);
+* ``<either> -m torch.distributed.run … -m sra_seg_core train …`` — a training run over several GPUs from the Train
+  workspace (``sra_seg_app/model/run_folder.py``); torchrun then starts each worker as ``<either> -u -m sra_seg_core
+  …`` (``-u``, unbuffered output, is the interpreter's flag: the bundle's output is unbuffered anyway, through
+  ``PYTHONUNBUFFERED``, which the app sets).
 
 ``--version`` prints the version without starting Qt or importing torch.
 """
@@ -19,6 +23,13 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     name = Path(sys.executable if getattr(sys, "frozen", False) else sys.argv[0]).stem.lower()
+    if argv[:1] == ["-u"]:
+        argv = argv[1:]
+    if argv[:2] == ["-m", "torch.distributed.run"]:
+        from torch.distributed.run import main as torchrun
+
+        torchrun(argv[2:])
+        return 0
     if argv[:2] == ["-m", "sra_seg_core"]:
         return _engine(argv[2:])
     if argv[:2] == ["-m", "sra_seg_app"]:

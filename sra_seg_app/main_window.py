@@ -8,7 +8,7 @@ from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractButton, QAbstractSlider, QAbstractSpinBox, QApplication, QComboBox, QDialog, QDockWidget, QFileDialog,
-    QInputDialog, QLabel, QLineEdit, QListWidget, QMainWindow, QMenu, QMessageBox, QPlainTextEdit, QProgressDialog,
+    QInputDialog, QLabel, QLineEdit, QListWidget, QMainWindow, QMenu, QMessageBox, QPlainTextEdit,
     QStackedWidget, QTextEdit, QToolBar, QToolButton, QVBoxLayout, QWidget,
 )
 
@@ -23,6 +23,7 @@ from sra_seg_app.workspaces.review import ReviewWorkspace
 from sra_seg_app.widgets.thumbnails import ThumbnailGrid
 from sra_seg_app.workspaces.train import TrainWorkspace
 from sra_seg_app.workspaces.label import LabelWorkspace
+from sra_seg_app.model.demo_fill import DemoFill
 from sra_seg_app.model.jobs import EngineRun
 from sra_seg_app.model.session import SaveError, Session
 from sra_seg_app.theme import icon
@@ -61,6 +62,9 @@ class MainWindow(QMainWindow):
     def __init__(self, session: Session | None = None):
         super().__init__()
         self.session = session or Session(self)
+        self.demo_fill = DemoFill(self.session, self)
+        self.demo_fill.added.connect(self._demo_patient_added)
+        self.demo_fill.failed.connect(lambda text: QMessageBox.warning(self, "Demo project", text))
         self.setWindowTitle("SRA-Seg Studio")
         self.resize(1440, 900)
         self.label_ws = LabelWorkspace(self.session)
@@ -343,32 +347,33 @@ class MainWindow(QMainWindow):
         except SraSegError as exc:
             QMessageBox.critical(self, "Cannot open project", str(exc))
             return False
+        if self.demo_fill.start():   # a demo project whose first start was closed early: finish it
+            self.statusBar().showMessage(f"Creating the demo project: {self.demo_fill.total} more patients are "
+                                         "being made in the background…")
         return True
 
     def open_demo(self) -> bool:
+        """Open the demo project. The first time, only its first patient is made before it opens (an image within
+        seconds); the other patients are made in the background and join the case browser as they are done, as they
+        do when an earlier start was closed before it finished."""
         path = demo_project_path()
         if not (path / "project.json").exists():
-            from sra_seg_core.demo import create_demo_project
+            from sra_seg_core.demo import begin_demo_project
 
-            dialog = QProgressDialog("Creating the demo project (once)…", "", 0, 100, self)
-            dialog.setCancelButton(None)
-            dialog.setWindowModality(Qt.WindowModality.WindowModal)
-            dialog.setMinimumDuration(0)
-
-            def progress(done, total, name):
-                dialog.setMaximum(total)
-                dialog.setValue(done)
-                dialog.setLabelText(f"Creating the demo project (once): {name}")
-                QApplication.processEvents()
-
+            self.statusBar().showMessage("Creating the demo project (once)…")
+            QGuiApplication.setOverrideCursor(Qt.CursorShape.BusyCursor)
             try:
-                create_demo_project(path, on_progress=progress).close()
+                begin_demo_project(path).close()
             except SraSegError as exc:
                 QMessageBox.critical(self, "Cannot create the demo project", str(exc))
                 return False
             finally:
-                dialog.close()
+                QGuiApplication.restoreOverrideCursor()
         return self.open_project(path)
+
+    def _demo_patient_added(self, done: int, total: int, name: str) -> None:
+        self.statusBar().showMessage(f"Creating the demo project: {name} added ({done} of {total} in the "
+                                     "background)…" if done < total else "The demo project is complete.", 8000)
 
     def ask_open_project(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open project folder")

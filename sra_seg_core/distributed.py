@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from sra_seg_core.batch_split import check_split
 from sra_seg_core.errors import ConfigError
 
 
@@ -64,16 +65,9 @@ class Context:
 
     # --- the batch ---------------------------------------------------------------------------------------------
     def check_batch(self, labeled: int, unlabeled: int) -> None:
-        """Refuse a world size that cannot split each half of the labelled and unlabelled batch evenly."""
-        if not self.active:
-            return
-        halves = [labeled // 2] + ([unlabeled // 2] if unlabeled else [])
-        if any(h % self.world_size for h in halves):
-            per_half = " and ".join(str(h) for h in halves)
-            raise ConfigError(
-                f"batch {labeled + unlabeled} ({labeled} labelled + {unlabeled} unlabelled) cannot be split over "
-                f"{self.world_size} processes: each half of each part ({per_half} slices) must divide by the world "
-                f"size; choose --batch-size as a multiple of {4 * self.world_size} or change --nproc_per_node")
+        """Refuse a world size that cannot split each half of the labelled and unlabelled batch evenly (the rule is
+        :mod:`sra_seg_core.batch_split`'s, which the app checks too before it starts a run)."""
+        check_split(labeled, unlabeled, self.world_size)
 
     def rows(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """This rank's rows of each (global) tensor: ``[r·n/W, (r+1)·n/W)`` along dim 0 (n divisible by W)."""

@@ -41,6 +41,7 @@ import torch
 
 from sra_seg_core import __version__, distributed, runs
 from sra_seg_core.atomic import atomic_write
+from sra_seg_core.batch_split import batch_parts
 from sra_seg_core.blend import bidirectional_mix, blend_alpha, mix, one_hot
 from sra_seg_core.checkpoints import check_model_checkpoint, check_resumable
 from sra_seg_core.config import RunConfig, save_config_file
@@ -249,8 +250,7 @@ class Trainer:
         self._data = data
         self.stop_flag = threading.Event()
         self.dist = distributed.current()  # one process, or this rank of a torchrun job (see distributed.py)
-        self.dist.check_batch(self.config.labeled_batch,
-                              self.config.train.batch_size - self.config.labeled_batch if self.config.two_stage else 0)
+        self.dist.check_batch(*batch_parts(self.config))
         self.device = distributed.training_device(resolve_device(self.config.train.device), self.dist)
         from sra_seg_core.protocol import config_choices
 

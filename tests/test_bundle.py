@@ -53,6 +53,24 @@ def test_the_bundle_entry_point_answers_the_apps_engine_command(capsys):
     assert main(["--version"]) == 0 and capsys.readouterr().out.startswith("SRA-Seg Studio ")
 
 
+def test_the_bundle_entry_point_answers_torchrun_and_its_workers(capsys):
+    """A multi-GPU run from the app is ``sys.executable -m torch.distributed.run …``, whose workers are
+    ``sys.executable -u -m sra_seg_core …``: frozen, both must land where the interpreter would send them."""
+    sys.path.insert(0, str(PACKAGING))
+    try:
+        from sra_seg_bundle import main
+    finally:
+        sys.path.remove(str(PACKAGING))
+    try:
+        main(["-m", "torch.distributed.run", "--help"])
+    except SystemExit as exit_:   # whether torchrun's --help exits depends on the torch version
+        assert exit_.code in (0, None)
+    assert "--nproc_per_node" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_:
+        main(["-u", "-m", "sra_seg_core", "--help"])
+    assert exit_.value.code == 0 and "usage: sra-seg" in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_the_bundle_builds_and_starts(tmp_path):
     """Several minutes and about 5 GB (torch with its CUDA libraries); needs pyinstaller in this environment."""

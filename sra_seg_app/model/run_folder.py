@@ -35,14 +35,26 @@ def advice_for(text: str) -> str:
     return OUT_OF_MEMORY_ADVICE if _OUT_OF_MEMORY.search(text or "") else ""
 
 
-def launch(args: list[str], run_dir: Path, cwd: Path) -> subprocess.Popen:
-    """Start ``sra-seg ARGS`` detached from this process, stdout and stderr appended to ``<run_dir>/train.log``."""
+def command(args: list[str], processes: int = 1) -> list[str]:
+    """The command line that runs ``sra-seg ARGS``: this interpreter alone, or, for ``processes`` > 1, one DDP job on
+    this machine through PyTorch's own launcher (``torchrun --standalone``: it picks a free rendezvous port, so two
+    such runs do not meet). Every process gets the same ``--out``, and rank 0 alone writes the run folder, so the app
+    follows a multi-process run exactly as a one-process run. The launcher leads the process group the run's
+    processes share, so stopping it stops them all."""
     program, full = engine_command(*args)
+    if processes <= 1:
+        return [program, *full]
+    return [program, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes), *full]
+
+
+def launch(args: list[str], run_dir: Path, cwd: Path, *, processes: int = 1) -> subprocess.Popen:
+    """Start ``sra-seg ARGS`` (as ``processes`` DDP processes, see :func:`command`) detached from this process,
+    stdout and stderr appended to ``<run_dir>/train.log``."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     detach = ({"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.CREATE_NO_WINDOW}
               if os.name == "nt" else {"start_new_session": True})
     with open(Path(run_dir) / runs.LOG_FILE, "ab") as log:
-        return subprocess.Popen([program, *full], cwd=str(cwd), env=env, stdin=subprocess.DEVNULL, stdout=log,
+        return subprocess.Popen(command(args, processes), cwd=str(cwd), env=env, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, **detach)
 
 

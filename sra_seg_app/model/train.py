@@ -16,7 +16,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from sra_seg_core.batch_split import batch_parts, halves as batch_halves, splits_evenly
 from sra_seg_core.config import RunConfig, preset, save_config_file
+from sra_seg_core.errors import ConfigError
 from sra_seg_core.events import Event, read_events
 from sra_seg_core import runs
 from sra_seg_app.model import run_folder as rf
@@ -348,21 +350,93 @@ def can_resume(project, run: runs.Run | None, monitor: RunMonitor) -> bool:
     return run is not None and not monitor.live and can_start(project) and run.resumable
 
 
-def launch_training(project, config: RunConfig) -> tuple[Path, subprocess.Popen]:
-    """A new run folder with the resolved config, and ``sra-seg train`` started detached on it. The caller saves the
-    labels first: the trainer reads the label files. Raises SraSegError or OSError."""
+# --- GPUs: one run over several, through torchrun (sra_seg_core/distributed.py) ----------------------------------
+MULTI_GPU_DEVICES = ("auto", "cuda")   # a run pinned to one device (cuda:K, cpu) is one process
+
+
+def gpu_count(device_info: dict | None) -> int:
+    """The CUDA devices ``sra-seg devices`` found (torch.cuda.device_count() in the engine's process; the window never
+    imports torch). Tests pass the dict they need: ``{"gpus": [{...}] * 4}`` is a 4-GPU machine."""
+    return len((device_info or {}).get("gpus") or [])
+
+
+def gpus_found_text(count: int) -> str:
+    return "1 GPU found" if count == 1 else f"{count} GPUs found"
+
+
+def offers_gpu_choice(device_info: dict | None) -> bool:
+    """Whether the Train workspace shows the GPUs choice: only with more than one GPU."""
+    return gpu_count(device_info) > 1
+
+
+def gpu_choices(device_info: dict | None) -> list[int]:
+    """The GPU counts offered: 1 … N."""
+    return list(range(1, gpu_count(device_info) + 1))
+
+
+def default_gpus(device_info: dict | None, config: RunConfig) -> int:
+    """All the GPUs, which is what someone who has several expects a run to use — or, when the batch cannot be split
+    over all of them (24 over 4), the most that can share it, so the preselected choice always starts."""
+    labeled, unlabeled = batch_parts(config)
+    return max(k for k in [1, *gpu_choices(device_info)] if splits_evenly(labeled, unlabeled, k))
+
+
+def uses_gpu_choice(config: RunConfig) -> bool:
+    """The GPUs choice applies when the form's device lets the engine pick CUDA; a run pinned to one device is one
+    process."""
+    return config.train.device in MULTI_GPU_DEVICES
+
+
+def processes_for(config: RunConfig, gpus: int) -> int:
+    """How many training processes a Start with ``gpus`` chosen launches."""
+    return max(1, gpus) if uses_gpu_choice(config) else 1
+
+
+def gpu_refusal(config: RunConfig, gpus: int) -> str:
+    """Why a Start with ``gpus`` GPUs chosen cannot start ("" when it can), before anything is written."""
+    return split_refusal(config, processes_for(config, gpus))
+
+
+def split_refusal(config: RunConfig, processes: int) -> str:
+    """Why ``processes`` processes cannot share the batch ("" when they can): the engine's rule
+    (:mod:`sra_seg_core.batch_split`), in the form's words."""
+    labeled, unlabeled = batch_parts(config)
+    if splits_evenly(labeled, unlabeled, processes):
+        return ""
+    halves = " and ".join(str(h) for h in batch_halves(labeled, unlabeled))
+    fitting = [k for k in range(1, processes) if splits_evenly(labeled, unlabeled, k)][-2:]
+    choose = " or ".join(map(str, fitting)) + (" GPU" if fitting == [1] else " GPUs")
+    return (f"Batch size {config.train.batch_size} ({labeled} labelled + {unlabeled} synthetic) cannot be shared "
+            f"evenly by {processes} GPUs: each half of each part ({halves} slices) must divide by {processes}. "
+            f"Choose {choose}, or a batch size that is a multiple of {4 * processes}.")
+
+
+def launch_training(project, config: RunConfig, *, processes: int = 1) -> tuple[Path, subprocess.Popen]:
+    """A new run folder with the resolved config, and ``sra-seg train`` started detached on it — as one DDP job of
+    ``processes`` processes through torchrun when > 1 (one per GPU). The caller saves the labels first: the trainer
+    reads the label files. Raises SraSegError (a batch the processes cannot share, before anything is written) or
+    OSError."""
+    labeled, unlabeled = batch_parts(config)
+    if not splits_evenly(labeled, unlabeled, processes):
+        raise ConfigError(split_refusal(config, processes))
     run_dir = project.new_run_dir(prefix=config.train.method)
     config_path = save_config_file(config, run_dir / runs.CONFIG_FILE)
     process = rf.launch(["train", "--data", str(project.path), "--out", str(run_dir), "--config", str(config_path),
-                         "--quiet"], run_dir, project.path)
+                         "--quiet"], run_dir, project.path, processes=processes)
     return run_dir, process
 
 
-def launch_resume(project, run_dir: Path, pretrain: int, selftrain: int) -> tuple[RunConfig, subprocess.Popen]:
-    """Continue a run with (possibly longer) stage lengths; the engine writes the run's config. Raises SraSegError
-    or OSError."""
+def launch_resume(project, run_dir: Path, pretrain: int, selftrain: int, *,
+                  gpus: int = 1) -> tuple[RunConfig, subprocess.Popen]:
+    """Continue a run with (possibly longer) stage lengths, over ``gpus`` GPUs when its device allows (the GPUs choice
+    serves Resume as it serves Start; the global batch means the same over any count); the engine writes the run's
+    config. Raises SraSegError or OSError."""
     config = runs.resume_config(run_dir, pretrain_iters=pretrain, selftrain_iters=selftrain)
-    return config, rf.launch([*runs.resume_args(run_dir, config), "--quiet"], run_dir, project.path)
+    processes = processes_for(config, gpus)
+    if refusal := split_refusal(config, processes):
+        raise ConfigError(refusal)
+    return config, rf.launch([*runs.resume_args(run_dir, config), "--quiet"], run_dir, project.path,
+                             processes=processes)
 
 
 def latest_checkpoint(run_dir: Path, config: RunConfig) -> tuple[str, int] | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer, QUrl
 from PySide6.QtGui import QDesktopServices, QFont, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QAbstractItemView, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QMessageBox,
+    QAbstractItemView, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QMessageBox,
     QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget,
     QVBoxLayout, QWidget,
 )
@@ -26,8 +26,10 @@ from sra_seg_core import runs
 from sra_seg_app.widgets.config_form import ConfigForm, spin_box
 from sra_seg_app.theme import icon
 from sra_seg_app.model.train import (
-    STAGE_NAMES, RunMonitor, RunProgress, can_resume, can_start, dice_text, duration_text, failure_message,
-    initial_config, latest_checkpoint, launch_resume, launch_training, run_row_status, stage_text, title_state,
+    STAGE_NAMES, RunMonitor, RunProgress, can_resume, can_start, default_gpus, dice_text, duration_text,
+    failure_message, gpu_choices, gpu_refusal, gpus_found_text, gpu_count, initial_config, latest_checkpoint,
+    launch_resume, launch_training, offers_gpu_choice, processes_for, run_row_status, stage_text, title_state,
+    uses_gpu_choice,
 )
 from sra_seg_app.widgets.train_plots import TrainingCurves
 
@@ -87,6 +89,23 @@ class TrainWorkspace(QWidget):
         self.resume_main.setToolTip("Continue the selected run from its latest checkpoint (iterations may be raised)")
         for button in (self.start_button, self.stop_button, self.resume_main):
             button.setMinimumHeight(34)
+        # Shown only with more than one GPU: a run then trains on several through torchrun (one DDP job).
+        self.gpus = QComboBox()
+        self.gpus.setToolTip("How many GPUs this run trains on: one run, the batch shared between them (torchrun)")
+        self.gpus_found = QLabel(objectName="muted")
+        self.gpus_note = QLabel(objectName="error", wordWrap=True)
+        gpus_row = QHBoxLayout()
+        gpus_row.addWidget(QLabel("GPUs"))
+        gpus_row.addWidget(self.gpus)
+        gpus_row.addWidget(self.gpus_found, 1)
+        self.gpus_box = QWidget()
+        gpus_layout = QVBoxLayout(self.gpus_box)
+        gpus_layout.setContentsMargins(0, 0, 0, 0)
+        gpus_layout.addLayout(gpus_row)
+        gpus_layout.addWidget(self.gpus_note)
+        self.gpus_box.setVisible(False)
+        self.gpus.currentIndexChanged.connect(self._update_gpus_note)
+        self.form.changed.connect(self._update_gpus_note)
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button, 1)
         buttons.addWidget(self.stop_button, 1)
@@ -96,6 +115,7 @@ class TrainWorkspace(QWidget):
         layout = QVBoxLayout(column)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(scroll, 1)
+        layout.addWidget(self.gpus_box)
         layout.addLayout(buttons)
         return column
 
@@ -198,6 +218,31 @@ class TrainWorkspace(QWidget):
         """The devices ``sra-seg devices --json`` reported: fills the device choice."""
         self.device_info = info
         self.form.set_device_info(info)
+        self.gpus.blockSignals(True)
+        self.gpus.clear()
+        for k in gpu_choices(info):
+            self.gpus.addItem("1 GPU" if k == 1 else f"{k} GPUs", k)
+        self.gpus.setCurrentIndex(self.gpus.findData(default_gpus(info, self.form.config())))
+        self.gpus.blockSignals(False)
+        self.gpus_box.setVisible(offers_gpu_choice(info))
+        self._update_gpus_note()
+
+    def chosen_gpus(self) -> int:
+        """The GPUs choice (1 when it is not offered)."""
+        if not offers_gpu_choice(self.device_info):
+            return 1
+        return self.gpus.currentData() or 1
+
+    def _update_gpus_note(self) -> None:
+        config = self.form.config()
+        pinned = not uses_gpu_choice(config)
+        self.gpus.setEnabled(not pinned and not self.monitor.live)
+        found = gpus_found_text(gpu_count(self.device_info))
+        self.gpus_found.setText(f"{found} · the device is set to {config.train.device}: one process" if pinned
+                                else found)
+        refusal = gpu_refusal(config, self.chosen_gpus())
+        self.gpus_note.setText(refusal)
+        self.gpus_note.setVisible(bool(refusal))
 
     def can_close(self) -> bool:
         """Before the window closes: a run still followed here is stopped, left running, or the close is cancelled."""
@@ -278,10 +323,14 @@ class TrainWorkspace(QWidget):
             return
         config = self.form.config()
         config.data.root = str(project.path)
+        processes = processes_for(config, self.chosen_gpus())
         try:
             config.validate()
+            if refusal := gpu_refusal(config, self.chosen_gpus()):
+                self._show_error(f"Cannot start training: {refusal}")
+                return
             self.session.save()   # the trainer reads the label files
-            run_dir, process = launch_training(project, config)
+            run_dir, process = launch_training(project, config, processes=processes)
         except SraSegError as exc:
             self._show_error(f"Cannot start training: {exc}")
             return
@@ -291,7 +340,8 @@ class TrainWorkspace(QWidget):
         self.show_run(run_dir, process=process, config=config)
         self._refresh_runs()
         self.bottom_tabs.setCurrentWidget(self.log)
-        self.log.appendPlainText(f"— started {run_dir.name} (process {process.pid}) —")
+        on = f" on {processes} GPUs" if processes > 1 else ""
+        self.log.appendPlainText(f"— started {run_dir.name}{on} (process {process.pid}) —")
 
     def stop(self) -> None:
         """SIGTERM: the trainer saves latest.pt and ends; after 20 s without an end, offer to kill it."""
@@ -334,7 +384,7 @@ class TrainWorkspace(QWidget):
             return
         pretrain, selftrain = dialog.iterations()
         try:
-            config, process = launch_resume(project, run.path, pretrain, selftrain)
+            config, process = launch_resume(project, run.path, pretrain, selftrain, gpus=self.chosen_gpus())
         except (SraSegError, OSError) as exc:
             self._show_error(f"Cannot resume {run.name}: {exc}")
             return
@@ -475,6 +525,7 @@ class TrainWorkspace(QWidget):
         self.stop_button.setEnabled(not self.monitor.stop_requested)
         self.stop_button.setText("  Stopping…" if live and self.monitor.stop_requested else "  Stop")
         self.form.setEnabled(not live)
+        self._update_gpus_note()
         run = self._selected_run()
         resumable = can_resume(project, run, self.monitor)
         self.resume_button.setEnabled(resumable)

@@ -549,6 +549,19 @@ class Project:
             self._prediction_path(case_id),
         ]
 
+    def discard_leftovers(self, case_id: str) -> None:
+        """Delete the files an import of ``case_id`` wrote before it was interrupted (the manifest, saved last, never
+        named them), so the id can be imported again. Raises ConfigError for an id that is a case."""
+        self._check_writable()
+        if any(case.id.lower() == case_id.lower() for case in self.cases):
+            raise ConfigError(f"case {case_id!r} is in the project: its files are not leftovers")
+        if not CASE_ID.match(case_id):
+            raise ConfigError(f"case id {case_id!r} may only hold letters, digits, '.', '_' and '-'")
+        kept = {self.path / c.image for c in self.cases if c.copied}   # "a.*" also matches case "a.b"'s image
+        for path in [*self._owned_files(case_id), *(self.path / "images").glob(f"{case_id}.*")]:
+            if path not in kept:
+                _unlink_file(path)
+
     def remove_case(self, case_id: str) -> None:
         """Forget a case and delete its files in the project; a referenced source image is never touched.
 
