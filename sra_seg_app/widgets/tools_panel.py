@@ -199,6 +199,10 @@ class ToolsPanel(QWidget):
         item.setToolTip("Press 0: background scribbles (the brush erases with it)")
         self.class_list.addItem(item)
         self.class_list.blockSignals(False)
+        # every row visible up to five (a tight dock squeezed Background out of sight); more rows scroll
+        rows = min(self.class_list.count(), 5)
+        self.class_list.setMinimumHeight(rows * max(self.class_list.sizeHintForRow(0), 16)
+                                         + 2 * self.class_list.frameWidth())
         keys = f"1–{min(len(classes), 9)}" if len(classes) > 1 else "1"
         self.classes_box.setTitle(f"Classes ({keys}, 0 background)" if classes else "Classes")
         if current is not None and any(c.value == current for c in classes):

@@ -49,11 +49,6 @@ class LinkedViews(QWidget):
                                  "canvas), or measure")
         self.clear_button = QPushButton("Clear")
         self.clear_button.setToolTip("Remove the measurement")
-        self.paint_note = QLabel("")
-        self.paint_note.setObjectName("muted")
-        # the note may be cut, never widen the window: the docks and the canvas need the room more
-        self.paint_note.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.paint_note.setMinimumWidth(60)
         self.measure_label = QLabel("")
         self.measure_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.class_row = QHBoxLayout()
@@ -67,8 +62,6 @@ class LinkedViews(QWidget):
         row.addWidget(self.clear_button)
         row.addWidget(self.measure_label, 2)
         row.addLayout(self.class_row)
-        row.addSpacing(8)
-        row.addWidget(self.paint_note, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
@@ -93,9 +86,8 @@ class LinkedViews(QWidget):
         if kind == "volume" and m.planes:
             plane = next(name for name in m.planes if m.can_paint(name))
             self.markers.set_text(m.planes[plane].markers, m.paint_note(plane))
-            # short: the toolbar is narrow at 1600 px beside the class boxes; the tooltip says the rest
-            self.paint_note.setText(f"Paint in: {plane}")
-            self.paint_note.setToolTip(f"Painting: the {plane} plane (the canvas); other planes are view only")
+            # which plane paints is said by each view's caption ("paint here" / "view only"): a toolbar note too
+            # was cut at 1440-1600 px beside the class boxes
         elif kind == "measurement":
             # the result also here, where the view's edge cannot cut it
             self.measure_label.setText(m.measurement.text if m.measurement is not None else "")

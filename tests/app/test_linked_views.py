@@ -125,8 +125,7 @@ def test_a_measuring_tool_swaps_the_canvas_for_its_plane_view_to_draw_on(views, 
 def test_the_canvas_carries_the_acquisition_planes_orientation_letters(views):
     plane = _plane(views)
     assert views.markers.text() == views.model.planes[plane].markers
-    assert views.paint_note.text() == f"Paint in: {plane}"
-    assert views.paint_note.toolTip().startswith(f"Painting: the {plane} plane")
+    assert views.markers.caption == views.model.paint_note(plane) and "paint here" in views.markers.caption
 
 
 def test_without_opengl_the_3d_cell_says_why(views):
