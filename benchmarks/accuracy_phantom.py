@@ -74,6 +74,9 @@ SIZES = {
     "quick": {"patients": 30, "synthetic": 16, "preset": "demo",
               "config": {"data.image_size": 96, "train.batch_size": 12, "train.pretrain_iters": 400,
                          "train.selftrain_iters": 200, "train.validate_every": 50}},
+    # The ``laptop`` preset's schedule unchanged (128 px, batch 12, 2 900 + 2 900 iterations, chosen by
+    # benchmarks/laptop_schedule.py to fit an hour of 2 CPU cores) on the --small phantom set: its phantom result.
+    "laptop": {"patients": 30, "synthetic": 16, "preset": "laptop", "config": {}},
     # The paper's schedules (10k + 50k iterations, batch 24, 256 px) and an ACDC-sized phantom set.
     "paper": {"patients": 100, "synthetic": 63, "preset": "acdc", "config": {}},
 }
@@ -86,6 +89,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     size = p.add_mutually_exclusive_group()
     size.add_argument("--small", action="store_const", dest="size", const="small", help="CPU size (default)")
     size.add_argument("--quick", action="store_const", dest="size", const="quick", help="the older CPU size")
+    size.add_argument("--laptop", action="store_const", dest="size", const="laptop",
+                      help="the laptop preset's schedule (about an hour of 2 CPU cores per SRA-Seg run)")
     size.add_argument("--paper", action="store_const", dest="size", const="paper", help="the paper's schedules")
     p.set_defaults(size="small")
     p.add_argument("--seeds", type=int, default=5, help="training seeds per row (default 5): 1337, 1338, ...")
@@ -185,10 +190,13 @@ def one_run(args, size, row, seed, real, pool, family: str = "mild") -> dict:
     if scored.exists():
         return json.loads(scored.read_text())
     config = run_config(args, size, method, overrides, seed, real, pool)
-    t0 = time.time()
+    t0, cpu0 = time.time(), _cpu_seconds()
     resume = (run_dir / "checkpoints" / "latest.pt").exists()
     result = Trainer(config, run_dir).run(resume=resume)
     minutes = (time.time() - t0) / 60
+    # CPU time (every thread, and any child process) is what "an hour of 2 cores" means on a shared machine, where
+    # wall time also counts the other work's share; a resumed run counts only this process's part.
+    cpu_minutes = (_cpu_seconds() - cpu0) / 60
     labels, rows, names = score_checkpoint(result.best_path, real, split="test", device=args.device,
                                            on_case=lambda _c: None)
     summary = summarise(rows)
@@ -198,11 +206,20 @@ def one_run(args, size, row, seed, real, pool, family: str = "mild") -> dict:
     meta = json.loads((run_dir / "run.json").read_text())
     final_losses = _final_losses(run_dir)
     record = {"row": key, "seed": seed, "per_class": per_class, "mean": mean, "minutes": round(minutes, 2),
+              "cpu_minutes": round(cpu_minutes, 2), "resumed": resume, "threads": config.train.num_threads,
               "val_best_dice": result.best_dice, "encoder": meta.get("encoder"), "data": meta.get("data"),
               "protocol": config.train.protocol, "family": family if needs_synthetic(row) else None,
               "final_losses": final_losses}
     scored.write_text(json.dumps(record, indent=2))
     return record
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process (all its threads) and of its finished child processes."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _final_losses(run_dir: Path) -> dict:
