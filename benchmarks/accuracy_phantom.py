@@ -12,13 +12,16 @@ supervised-only row of the same protocol seed by seed: mean ± sd of the paired 
 
     python benchmarks/accuracy_phantom.py --small                # the committed table: a 2-core CPU, about an hour
     python benchmarks/accuracy_phantom.py --quick                # the older, larger CPU size (about 1.5 h per 7 rows)
+    python benchmarks/accuracy_phantom.py --laptop --seeds 1 --rows supervised,sra-no-sa@mild --families mild
+                                                                 # the laptop preset's schedule, unchanged
     python benchmarks/accuracy_phantom.py --paper --device cuda  # the paper's schedules, for GPUs
     python benchmarks/accuracy_phantom.py --paper --data ACDC/training --synthetic SYNTH/ --dinov2-weights w.pth
 
 With CUDA GPUs visible (and ``--device auto|cuda``) the independent runs are spread over them, ``--per-gpu`` at a
 time on each, every run in its own process (``--one-run``); on the CPU they run one after the other in this process.
 Runs are kept in --work (default ./accuracy-work) and reused when finished, so an interrupted benchmark continues
-where it stopped. Writes ``accuracy_phantom_<size>.md``, ``.json`` and ``.png`` under --out.
+where it stopped (``--progress`` prints how far each run has got). Writes ``accuracy_phantom_<size>.md``,
+``.json`` and ``.png`` under --out.
 """
 
 from __future__ import annotations
@@ -110,6 +113,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--work", type=Path, default=Path("accuracy-work"), help="runs and generated data")
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
+    p.add_argument("--progress", action="store_true",
+                   help="print how far each run of the table has got (from its events.jsonl) and train nothing")
     return p.parse_args(argv)
 
 
@@ -232,6 +237,35 @@ def _final_losses(run_dir: Path) -> dict:
     return out
 
 
+def run_progress(run_dir: Path) -> dict | None:
+    """How far a run has got, from its ``events.jsonl``: the stage and iteration of its last progress event, the last
+    and best validation mean Dice of each stage, and the wall minutes from its first to its last event (a resumed run
+    counts its pause too). None when the run has not started."""
+    events = run_dir / "events.jsonl"
+    if not events.exists():
+        return None
+    out = {"stage": None, "iteration": 0, "total": None, "validation": {}, "finished": False, "wall_minutes": 0.0}
+    first = last = None
+    for line in events.read_text().splitlines():
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:  # the line being written as we read
+            continue
+        first = event.get("time") if first is None else first
+        last = event.get("time", last)
+        kind, stage = event.get("event"), event.get("stage")
+        if kind == "progress":
+            out.update(stage=stage, iteration=event["iteration"], total=event.get("total"))
+        elif kind == "validation":
+            entry = out["validation"].setdefault(stage, {"iteration": 0, "last": None, "best": None})
+            entry.update(iteration=event["iteration"], last=event["mean_dice"], best=event.get("best_dice"))
+        elif kind == "done":
+            out["finished"] = event.get("status") == "finished"  # "stopped": resumable
+    if first is not None and last is not None:
+        out["wall_minutes"] = round((last - first) / 60, 1)
+    return out
+
+
 def paired(records: list[dict], baseline: list[dict], metric: str = "dice") -> dict:
     """Seed-by-seed differences ``row - baseline`` of the mean-over-classes ``metric``: mean, sd (n-1), the paired
     t-test and Wilcoxon signed-rank p-values (two-sided), wins / ties / losses. Seeds present in both only."""
@@ -260,10 +294,11 @@ def aggregate(records: list[dict]) -> dict:
     return out
 
 
-def fmt(pair, percent: bool) -> str:
+def fmt(pair, percent: bool, n: int = 2) -> str:
+    """``mean ± sd``; the mean alone from one seed (whose sd of 0 would read as a measured spread)."""
     mean, sd = pair
     scale = 100 if percent else 1
-    return f"{scale * mean:.2f} ± {scale * sd:.2f}"
+    return f"{scale * mean:.2f}" if n < 2 else f"{scale * mean:.2f} ± {scale * sd:.2f}"
 
 
 def _p(value: float) -> str:
@@ -275,27 +310,35 @@ def write_table(path: Path, tables: dict, caption: str) -> str:
     semi-supervised rows, the paired difference in Dice (percentage points) and HD95 against the supervised-only row
     of the same protocol, with the paired t-test and Wilcoxon p-values and the seeds won / lost."""
     lines = [caption, ""]
+    cpu = any("cpu_minutes" in r for results in tables.values() for e in results.values() for r in e["records"])
     for family, results in tables.items():
         rows = [r for r in ROWS if r[0] in results]
         classes = [c for c in next(iter(results.values()))["aggregate"] if c != "mean"]
         lines += [f"**Synthetic family: {family}**", "",
                   "| Method | protocol | " + " | ".join(f"{c} Dice %" for c in classes)
                   + " | Dice % | Jaccard % | HD95 vox | ASD vox | HD95 mm | ASD mm | ΔDice pp (paired) | p t / W "
-                  "| won/lost | ΔHD95 vox | min/run |",
-                  "|---" * (len(classes) + 13) + "|"]
+                  "| won/lost | ΔHD95 vox | min/run |" + (" CPU min/run |" if cpu else ""),
+                  "|---" * (len(classes) + 13 + cpu) + "|"]
         for key, label, _s, _m, overrides in rows:
             entry = results[key]
             agg = entry["aggregate"]
+            n = len(entry["records"])
             cells = [overrides.get("train.protocol", "studio")]
-            cells += [fmt(agg[c]["dice"], True) for c in classes]
-            cells += [fmt(agg["mean"][m], m in ("dice", "jaccard")) for m in METRICS]
+            cells += [fmt(agg[c]["dice"], True, n) for c in classes]
+            cells += [fmt(agg["mean"][m], m in ("dice", "jaccard"), n) for m in METRICS]
             d, h = entry.get("paired_dice"), entry.get("paired_hd95")
             if d:
-                cells += [f"{100 * d['mean']:+.2f} ± {100 * d['sd']:.2f}", f"{_p(d['t_p'])} / {_p(d['wilcoxon_p'])}",
-                          f"{d['wins']}/{d['losses']}", f"{h['mean']:+.2f} ± {h['sd']:.2f}"]
+                cells += [f"{100 * d['mean']:+.2f} (1 seed)" if d["n"] < 2
+                          else f"{100 * d['mean']:+.2f} ± {100 * d['sd']:.2f}",
+                          f"{_p(d['t_p'])} / {_p(d['wilcoxon_p'])}",
+                          f"{d['wins']}/{d['losses']}",
+                          f"{h['mean']:+.2f}" if h["n"] < 2 else f"{h['mean']:+.2f} ± {h['sd']:.2f}"]
             else:
                 cells += ["(baseline)", "", "", ""]
             cells.append(f"{np.mean([r['minutes'] for r in entry['records']]):.1f}")
+            if cpu:
+                cpu_minutes = [r["cpu_minutes"] for r in entry["records"] if "cpu_minutes" in r]
+                cells.append(f"{np.mean(cpu_minutes):.1f}" if cpu_minutes else "–")
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("")
     text = "\n".join(lines)
@@ -409,6 +452,17 @@ def main(argv=None) -> int:
         return 0
     wanted = [rows[k] for k in only]
     jobs = jobs_for(args, wanted, families, only)
+    if args.progress:
+        for key, family, seed in jobs:
+            state = run_progress(run_dir_of(args, rows[key], family, seed))
+            if state is None:
+                print(f"{key:<16} {family:>4} seed {seed}: not started")
+                continue
+            vals = ", ".join(f"{stage} validation Dice {v['last']:.3f} at {v['iteration']} (best {v['best']:.3f})"
+                             for stage, v in state["validation"].items())
+            print(f"{key:<16} {family:>4} seed {seed}: {'finished' if state['finished'] else 'running'}, "
+                  f"{state['stage']} {state['iteration']}/{state['total']}, {state['wall_minutes']} min; {vals}")
+        return 0
     for family in families:
         data_for(family)  # written once, before any run starts
     n_gpus = visible_gpus(args.device)
