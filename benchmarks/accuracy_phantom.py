@@ -516,15 +516,22 @@ def main(argv=None) -> int:
                  "unlabelled stream (mild: same anatomy, generator-like rendering; hard: write_acdc(gap='hard'))")
     sample = all_records[0]
     labelled = sample["data"]["labeled_groups"] if sample.get("data") else "?"
-    caption = (f"**{args.size} size**, {args.seeds} seeds (1337…{1336 + args.seeds}), {data_note}; labelled "
+    seeds_note = ("1 seed (1337), so no spread and no test" if args.seeds == 1 else
+                  f"{args.seeds} seeds (1337…{1336 + args.seeds})")
+    spread_note = ("" if args.seeds == 1 else
+                   ", mean ± sd over seeds; ΔDice / ΔHD95: paired per-seed difference against supervised only of the "
+                   "same protocol (mean ± sd, n-1), p from scipy.stats.ttest_rel / wilcoxon (two-sided; with 5 seeds "
+                   "Wilcoxon cannot go below 0.0625)")
+    cpu_records = [r for r in all_records if "cpu_minutes" in r]
+    cpu_note = (f" ({sum(r['cpu_minutes'] for r in cpu_records):.0f} min of process CPU time, every thread)"
+                if cpu_records else "")
+    caption = (f"**{args.size} size**, {seeds_note}, {data_note}; labelled "
                f"patients: {labelled}; schedule: preset `{size['preset']}` with {size['config'] or 'no changes'}"
                + (f", overrides {', '.join(args.set)}" if args.set else "") + "; test split scored on "
-               f"whole volumes, mean over classes, mean ± sd over seeds; ΔDice / ΔHD95: paired per-seed difference "
-               "against supervised only of the same protocol (mean ± sd, n-1), p from scipy.stats.ttest_rel / "
-               f"wilcoxon (two-sided; with 5 seeds Wilcoxon cannot go below 0.0625); machine: {machine()}; "
-               f"{sum(r['minutes'] for r in all_records):.0f} min of training in all. The reference SRA-Seg row "
-               "runs without its SA term: the released term sends no gradient and draws no random numbers, so it "
-               "trains identically (tested)."
+               f"whole volumes, mean over classes{spread_note}; machine: {machine()}; "
+               f"{sum(r['minutes'] for r in all_records):.0f} min of training in all{cpu_note}."
+               + (" The reference SRA-Seg row runs without its SA term: the released term sends no gradient and "
+                  "draws no random numbers, so it trains identically (tested)." if "sra-seg-ref" in only else "")
                + (" **The studio SA rows used an UNTRAINED DINOv2 encoder** (no weights can be downloaded here; pass "
                   "--dinov2-weights for the method's pretrained alignment)." if untrained else ""))
     stem = args.out / f"accuracy_phantom_{args.size}"
