@@ -354,9 +354,12 @@ def write_plot(path: Path, tables: dict, title: str) -> None:
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication
 
-    app = QApplication.instance() or QApplication([])
     bars = [(family, row) for family, results in tables.items() for row in ROWS
             if row[0] in results and results[row[0]].get("paired_dice")]
+    if not bars:  # no row with its baseline in the table: nothing to plot
+        print(f"no paired rows: {path.name} not written", file=sys.stderr)
+        return
+    app = QApplication.instance() or QApplication([])
     plot = pg.PlotWidget(background="w")
     plot.resize(1100, 560)
     plot.setTitle(title, color="k", size="11pt")
