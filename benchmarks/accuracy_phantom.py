@@ -12,13 +12,16 @@ supervised-only row of the same protocol seed by seed: mean ± sd of the paired 
 
     python benchmarks/accuracy_phantom.py --small                # the committed table: a 2-core CPU, about an hour
     python benchmarks/accuracy_phantom.py --quick                # the older, larger CPU size (about 1.5 h per 7 rows)
+    python benchmarks/accuracy_phantom.py --laptop --seeds 1 --rows supervised,sra-no-sa@mild --families mild
+                                                                 # the laptop preset's schedule, unchanged
     python benchmarks/accuracy_phantom.py --paper --device cuda  # the paper's schedules, for GPUs
     python benchmarks/accuracy_phantom.py --paper --data ACDC/training --synthetic SYNTH/ --dinov2-weights w.pth
 
 With CUDA GPUs visible (and ``--device auto|cuda``) the independent runs are spread over them, ``--per-gpu`` at a
 time on each, every run in its own process (``--one-run``); on the CPU they run one after the other in this process.
 Runs are kept in --work (default ./accuracy-work) and reused when finished, so an interrupted benchmark continues
-where it stopped. Writes ``accuracy_phantom_<size>.md``, ``.json`` and ``.png`` under --out.
+where it stopped (``--progress`` prints how far each run has got). Writes ``accuracy_phantom_<size>.md``,
+``.json`` and ``.png`` under --out.
 """
 
 from __future__ import annotations
@@ -74,6 +77,9 @@ SIZES = {
     "quick": {"patients": 30, "synthetic": 16, "preset": "demo",
               "config": {"data.image_size": 96, "train.batch_size": 12, "train.pretrain_iters": 400,
                          "train.selftrain_iters": 200, "train.validate_every": 50}},
+    # The ``laptop`` preset's schedule unchanged (128 px, batch 12, 2 900 + 2 900 iterations, chosen by
+    # benchmarks/laptop_schedule.py to fit an hour of 2 CPU cores) on the --small phantom set: its phantom result.
+    "laptop": {"patients": 30, "synthetic": 16, "preset": "laptop", "config": {}},
     # The paper's schedules (10k + 50k iterations, batch 24, 256 px) and an ACDC-sized phantom set.
     "paper": {"patients": 100, "synthetic": 63, "preset": "acdc", "config": {}},
 }
@@ -86,6 +92,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     size = p.add_mutually_exclusive_group()
     size.add_argument("--small", action="store_const", dest="size", const="small", help="CPU size (default)")
     size.add_argument("--quick", action="store_const", dest="size", const="quick", help="the older CPU size")
+    size.add_argument("--laptop", action="store_const", dest="size", const="laptop",
+                      help="the laptop preset's schedule (about an hour of 2 CPU cores per SRA-Seg run)")
     size.add_argument("--paper", action="store_const", dest="size", const="paper", help="the paper's schedules")
     p.set_defaults(size="small")
     p.add_argument("--seeds", type=int, default=5, help="training seeds per row (default 5): 1337, 1338, ...")
@@ -105,6 +113,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--work", type=Path, default=Path("accuracy-work"), help="runs and generated data")
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
+    p.add_argument("--progress", action="store_true",
+                   help="print how far each run of the table has got (from its events.jsonl) and train nothing")
     return p.parse_args(argv)
 
 
@@ -185,10 +195,13 @@ def one_run(args, size, row, seed, real, pool, family: str = "mild") -> dict:
     if scored.exists():
         return json.loads(scored.read_text())
     config = run_config(args, size, method, overrides, seed, real, pool)
-    t0 = time.time()
+    t0, cpu0 = time.time(), _cpu_seconds()
     resume = (run_dir / "checkpoints" / "latest.pt").exists()
     result = Trainer(config, run_dir).run(resume=resume)
     minutes = (time.time() - t0) / 60
+    # CPU time (every thread, and any child process) is what "an hour of 2 cores" means on a shared machine, where
+    # wall time also counts the other work's share; a resumed run counts only this process's part.
+    cpu_minutes = (_cpu_seconds() - cpu0) / 60
     labels, rows, names = score_checkpoint(result.best_path, real, split="test", device=args.device,
                                            on_case=lambda _c: None)
     summary = summarise(rows)
@@ -198,11 +211,20 @@ def one_run(args, size, row, seed, real, pool, family: str = "mild") -> dict:
     meta = json.loads((run_dir / "run.json").read_text())
     final_losses = _final_losses(run_dir)
     record = {"row": key, "seed": seed, "per_class": per_class, "mean": mean, "minutes": round(minutes, 2),
+              "cpu_minutes": round(cpu_minutes, 2), "resumed": resume, "threads": config.train.num_threads,
               "val_best_dice": result.best_dice, "encoder": meta.get("encoder"), "data": meta.get("data"),
               "protocol": config.train.protocol, "family": family if needs_synthetic(row) else None,
               "final_losses": final_losses}
     scored.write_text(json.dumps(record, indent=2))
     return record
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process (all its threads) and of its finished child processes."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _final_losses(run_dir: Path) -> dict:
@@ -212,6 +234,35 @@ def _final_losses(run_dir: Path) -> dict:
         event = json.loads(line)
         if event.get("event") == "progress" and event.get("losses"):
             out[event["stage"]] = event["losses"]
+    return out
+
+
+def run_progress(run_dir: Path) -> dict | None:
+    """How far a run has got, from its ``events.jsonl``: the stage and iteration of its last progress event, the last
+    and best validation mean Dice of each stage, and the wall minutes from its first to its last event (a resumed run
+    counts its pause too). None when the run has not started."""
+    events = run_dir / "events.jsonl"
+    if not events.exists():
+        return None
+    out = {"stage": None, "iteration": 0, "total": None, "validation": {}, "finished": False, "wall_minutes": 0.0}
+    first = last = None
+    for line in events.read_text().splitlines():
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:  # the line being written as we read
+            continue
+        first = event.get("time") if first is None else first
+        last = event.get("time", last)
+        kind, stage = event.get("event"), event.get("stage")
+        if kind == "progress":
+            out.update(stage=stage, iteration=event["iteration"], total=event.get("total"))
+        elif kind == "validation":
+            entry = out["validation"].setdefault(stage, {"iteration": 0, "last": None, "best": None})
+            entry.update(iteration=event["iteration"], last=event["mean_dice"], best=event.get("best_dice"))
+        elif kind == "done":
+            out["finished"] = event.get("status") == "finished"  # "stopped": resumable
+    if first is not None and last is not None:
+        out["wall_minutes"] = round((last - first) / 60, 1)
     return out
 
 
@@ -243,10 +294,11 @@ def aggregate(records: list[dict]) -> dict:
     return out
 
 
-def fmt(pair, percent: bool) -> str:
+def fmt(pair, percent: bool, n: int = 2) -> str:
+    """``mean ± sd``; the mean alone from one seed (whose sd of 0 would read as a measured spread)."""
     mean, sd = pair
     scale = 100 if percent else 1
-    return f"{scale * mean:.2f} ± {scale * sd:.2f}"
+    return f"{scale * mean:.2f}" if n < 2 else f"{scale * mean:.2f} ± {scale * sd:.2f}"
 
 
 def _p(value: float) -> str:
@@ -258,27 +310,35 @@ def write_table(path: Path, tables: dict, caption: str) -> str:
     semi-supervised rows, the paired difference in Dice (percentage points) and HD95 against the supervised-only row
     of the same protocol, with the paired t-test and Wilcoxon p-values and the seeds won / lost."""
     lines = [caption, ""]
+    cpu = any("cpu_minutes" in r for results in tables.values() for e in results.values() for r in e["records"])
     for family, results in tables.items():
         rows = [r for r in ROWS if r[0] in results]
         classes = [c for c in next(iter(results.values()))["aggregate"] if c != "mean"]
         lines += [f"**Synthetic family: {family}**", "",
                   "| Method | protocol | " + " | ".join(f"{c} Dice %" for c in classes)
                   + " | Dice % | Jaccard % | HD95 vox | ASD vox | HD95 mm | ASD mm | ΔDice pp (paired) | p t / W "
-                  "| won/lost | ΔHD95 vox | min/run |",
-                  "|---" * (len(classes) + 13) + "|"]
+                  "| won/lost | ΔHD95 vox | min/run |" + (" CPU min/run |" if cpu else ""),
+                  "|---" * (len(classes) + 13 + cpu) + "|"]
         for key, label, _s, _m, overrides in rows:
             entry = results[key]
             agg = entry["aggregate"]
+            n = len(entry["records"])
             cells = [overrides.get("train.protocol", "studio")]
-            cells += [fmt(agg[c]["dice"], True) for c in classes]
-            cells += [fmt(agg["mean"][m], m in ("dice", "jaccard")) for m in METRICS]
+            cells += [fmt(agg[c]["dice"], True, n) for c in classes]
+            cells += [fmt(agg["mean"][m], m in ("dice", "jaccard"), n) for m in METRICS]
             d, h = entry.get("paired_dice"), entry.get("paired_hd95")
             if d:
-                cells += [f"{100 * d['mean']:+.2f} ± {100 * d['sd']:.2f}", f"{_p(d['t_p'])} / {_p(d['wilcoxon_p'])}",
-                          f"{d['wins']}/{d['losses']}", f"{h['mean']:+.2f} ± {h['sd']:.2f}"]
+                cells += [f"{100 * d['mean']:+.2f} (1 seed)" if d["n"] < 2
+                          else f"{100 * d['mean']:+.2f} ± {100 * d['sd']:.2f}",
+                          f"{_p(d['t_p'])} / {_p(d['wilcoxon_p'])}",
+                          f"{d['wins']}/{d['losses']}",
+                          f"{h['mean']:+.2f}" if h["n"] < 2 else f"{h['mean']:+.2f} ± {h['sd']:.2f}"]
             else:
                 cells += ["(baseline)", "", "", ""]
             cells.append(f"{np.mean([r['minutes'] for r in entry['records']]):.1f}")
+            if cpu:
+                cpu_minutes = [r["cpu_minutes"] for r in entry["records"] if "cpu_minutes" in r]
+                cells.append(f"{np.mean(cpu_minutes):.1f}" if cpu_minutes else "–")
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("")
     text = "\n".join(lines)
@@ -294,9 +354,12 @@ def write_plot(path: Path, tables: dict, title: str) -> None:
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication
 
-    app = QApplication.instance() or QApplication([])
     bars = [(family, row) for family, results in tables.items() for row in ROWS
             if row[0] in results and results[row[0]].get("paired_dice")]
+    if not bars:  # no row with its baseline in the table: nothing to plot
+        print(f"no paired rows: {path.name} not written", file=sys.stderr)
+        return
+    app = QApplication.instance() or QApplication([])
     plot = pg.PlotWidget(background="w")
     plot.resize(1100, 560)
     plot.setTitle(title, color="k", size="11pt")
@@ -392,6 +455,17 @@ def main(argv=None) -> int:
         return 0
     wanted = [rows[k] for k in only]
     jobs = jobs_for(args, wanted, families, only)
+    if args.progress:
+        for key, family, seed in jobs:
+            state = run_progress(run_dir_of(args, rows[key], family, seed))
+            if state is None:
+                print(f"{key:<16} {family:>4} seed {seed}: not started")
+                continue
+            vals = ", ".join(f"{stage} validation Dice {v['last']:.3f} at {v['iteration']} (best {v['best']:.3f})"
+                             for stage, v in state["validation"].items())
+            print(f"{key:<16} {family:>4} seed {seed}: {'finished' if state['finished'] else 'running'}, "
+                  f"{state['stage']} {state['iteration']}/{state['total']}, {state['wall_minutes']} min; {vals}")
+        return 0
     for family in families:
         data_for(family)  # written once, before any run starts
     n_gpus = visible_gpus(args.device)
@@ -445,15 +519,22 @@ def main(argv=None) -> int:
                  "unlabelled stream (mild: same anatomy, generator-like rendering; hard: write_acdc(gap='hard'))")
     sample = all_records[0]
     labelled = sample["data"]["labeled_groups"] if sample.get("data") else "?"
-    caption = (f"**{args.size} size**, {args.seeds} seeds (1337…{1336 + args.seeds}), {data_note}; labelled "
+    seeds_note = ("1 seed (1337), so no spread and no test" if args.seeds == 1 else
+                  f"{args.seeds} seeds (1337…{1336 + args.seeds})")
+    spread_note = ("" if args.seeds == 1 else
+                   ", mean ± sd over seeds; ΔDice / ΔHD95: paired per-seed difference against supervised only of the "
+                   "same protocol (mean ± sd, n-1), p from scipy.stats.ttest_rel / wilcoxon (two-sided; with 5 seeds "
+                   "Wilcoxon cannot go below 0.0625)")
+    cpu_records = [r for r in all_records if "cpu_minutes" in r]
+    cpu_note = (f" ({sum(r['cpu_minutes'] for r in cpu_records):.0f} min of process CPU time, every thread)"
+                if cpu_records else "")
+    caption = (f"**{args.size} size**, {seeds_note}, {data_note}; labelled "
                f"patients: {labelled}; schedule: preset `{size['preset']}` with {size['config'] or 'no changes'}"
                + (f", overrides {', '.join(args.set)}" if args.set else "") + "; test split scored on "
-               f"whole volumes, mean over classes, mean ± sd over seeds; ΔDice / ΔHD95: paired per-seed difference "
-               "against supervised only of the same protocol (mean ± sd, n-1), p from scipy.stats.ttest_rel / "
-               f"wilcoxon (two-sided; with 5 seeds Wilcoxon cannot go below 0.0625); machine: {machine()}; "
-               f"{sum(r['minutes'] for r in all_records):.0f} min of training in all. The reference SRA-Seg row "
-               "runs without its SA term: the released term sends no gradient and draws no random numbers, so it "
-               "trains identically (tested)."
+               f"whole volumes, mean over classes{spread_note}; machine: {machine()}; "
+               f"{sum(r['minutes'] for r in all_records):.0f} min of training in all{cpu_note}."
+               + (" The reference SRA-Seg row runs without its SA term: the released term sends no gradient and "
+                  "draws no random numbers, so it trains identically (tested)." if "sra-seg-ref" in only else "")
                + (" **The studio SA rows used an UNTRAINED DINOv2 encoder** (no weights can be downloaded here; pass "
                   "--dinov2-weights for the method's pretrained alignment)." if untrained else ""))
     stem = args.out / f"accuracy_phantom_{args.size}"

@@ -3,9 +3,10 @@
 BCP / SSL4MIS ``RandomGenerator`` draws, per sample: with p = 0.5 a quarter turn (k = 0..3) followed by a flip along a
 random axis; otherwise, with p = 0.5, a rotation (zero padding, same size); otherwise nothing.
 
-``reference`` protocol (:func:`reference_augment_slice`, :func:`reference_batch`): exactly the released code — numpy
-``rot90`` + ``flip``, or ``scipy.ndimage.rotate`` by a whole number of degrees in -20..19 with order 0, on each slice
-at its native size, then the order-0 zoom to the training size. Per slice, on the CPU.
+``reference`` protocol (:func:`reference_augment_slice`, :func:`reference_batch`): the released code's transforms
+exactly — numpy ``rot90`` + ``flip``, or ``scipy.ndimage.rotate`` by a whole number of degrees in -20..19 with order 0,
+on each slice at its native size, then the order-0 zoom to the training size — with the same probabilities, drawn
+from the run's own generator (not Python's and NumPy's global ones). Per slice, on the CPU.
 
 ``studio`` protocol (ours; :func:`random_augment`): the same branches drawn for a whole batch on its device after
 resizing, with a continuous angle in +-20 degrees and bilinear images (labels nearest). Not the released behaviour:

@@ -3,7 +3,7 @@
 The CLI (``--config``, ``--preset``, ``--set key=value``), the app's training form and a run's saved
 ``config.yaml`` all go through :class:`RunConfig`. Every number of the method is a field here; the numbers are the
 reference implementation's (BCP-based SRA-Seg on ACDC), see ``SPEC.md``, but three defaults are ours:
-``train.protocol="studio"`` (``"reference"`` is the released code exactly, see ``protocol.py``), ``train.amp="auto"``
+``train.protocol="studio"`` (``"reference"`` is the released protocol, see ``protocol.py``), ``train.amp="auto"``
 (bf16 on CUDA; the released code is fp32) and ``alignment.enabled=True`` with our DINOv2 loss (the released SA term
 is off by default and sends no gradient).
 
@@ -209,7 +209,7 @@ class OptimConfig:
 @dataclass
 class TrainConfig:
     method: str = setting("sra-seg", choices=METHODS)
-    # studio (ours) | reference (the released code exactly); see protocol.py
+    # studio (ours) | reference (the released protocol, not its random streams); see protocol.py
     protocol: str = setting("studio", choices=("studio", "reference"))
     seed: int = setting(1337, ge=0, le=SEED_MAX)
     pretrain_iters: int = setting(10_000, ge=0, le=ITERS_MAX)

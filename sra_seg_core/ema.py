@@ -1,8 +1,9 @@
 """The EMA teacher update: teacher <- decay * teacher + (1 - decay) * student, every iteration.
 
 The teacher's weights are the exponential moving average of the student's, including the BatchNorm running
-statistics, as the reference's ``update_model_ema`` does over the whole ``state_dict``; integer buffers (BatchNorm's
-``num_batches_tracked``) are copied. :class:`EmaUpdater` collects the tensor lists once, so an update is two
+statistics, as the reference's ``update_model_ema`` does over the whole ``state_dict``. Integer buffers (BatchNorm's
+``num_batches_tracked``) are copied from the student, where the reference blends and truncates them: they count
+batches and change nothing the network computes (BatchNorm's momentum is fixed at 0.1). :class:`EmaUpdater` collects the tensor lists once, so an update is two
 multi-tensor kernels (``_foreach_lerp_``, ``_foreach_copy_``) and no per-iteration ``state_dict`` walk.
 """
 

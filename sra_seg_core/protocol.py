@@ -1,4 +1,4 @@
-"""The two training / evaluation protocols: ``reference`` (the authors' released code, exactly) and ``studio`` (ours).
+"""The two training / evaluation protocols: ``reference`` (the authors' released protocol) and ``studio`` (ours).
 
 ``train.protocol`` picks one; every place that differs asks :func:`protocol_choices` instead of testing the name.
 
@@ -16,6 +16,11 @@
   ViT-B/16 classifier logits of the raw images, no gradient to the network;
 * fp32 throughout (the released code has no autocast);
 * a single-image case (FIVES) is scored with medpy on its (1, H, W) volume, as ``test_FIVES.py`` calls it.
+
+It is the released protocol, not the released run bit for bit: the random draws are ours (derived from the seed, the
+stage and the iteration, not Python's and NumPy's global generators), and the unlabelled stream continues its
+own permutations where the released ``TwoStreamBatchSampler`` starts a fresh shuffle every labelled epoch (the same
+distribution of batches).
 
 ``studio`` keeps the choices made before this protocol existed, for these reasons: bilinear resizing of images
 (an order-0 zoom aliases thin structures such as vessels and drops whole rows on up-sampling), augmentation on the

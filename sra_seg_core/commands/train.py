@@ -25,7 +25,7 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, metavar="N", help="half labelled, half unlabelled (default 24)")
     p.add_argument("--image-size", type=int, metavar="N", help="training slice size (default 256)")
     p.add_argument("--protocol", choices=("studio", "reference"),
-                   help="reference: the authors' released code exactly (order-0 zoom, native-size integer-degree "
+                   help="reference: the authors' released protocol (order-0 zoom, native-size integer-degree "
                         "augmentation, drop-last, their SA term, fp32); studio (default): ours, see README")
     p.add_argument("--device", metavar="DEV", help="auto | cpu | cuda | cuda:K")
     p.add_argument("--validate-every", type=int, metavar="N")

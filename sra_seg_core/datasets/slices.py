@@ -1,7 +1,8 @@
 """Serving cases to the network: whole volumes for validation, and 2-D slices at the training size.
 
-As the reference does, every volume is min-max normalised to [0, 1] on its own. Every slice is then resized to
-``size`` x ``size`` whatever its original shape, by the run's protocol (:mod:`sra_seg_core.protocol`): ``studio``
+Every volume is min-max normalised to [0, 1] on its own, as the ACDC slices the released code trains on were made
+(SSL4MIS's ``acdc_data_processing.py``; the released loader reads its .h5 files as stored and normalises nothing).
+Every slice is then resized to ``size`` x ``size`` whatever its original shape, by the run's protocol (:mod:`sra_seg_core.protocol`): ``studio``
 (ours) bilinear for images and nearest for labels through ``torch.nn.functional.interpolate`` (the same result on
 the CPU and on the GPU); ``reference`` an order-0 ``scipy.ndimage.zoom`` for both, as the released code does. With
 ``size=None`` slices stay at their own size (the reference protocol augments them there before the zoom).

@@ -90,3 +90,37 @@ def test_a_row_can_be_limited_to_one_family():
     rows = {r[0]: r for r in bench.ROWS}
     jobs = bench.jobs_for(Args, [rows[k] for k in only], ["mild", "hard"], only)
     assert ("sra-seg-ref", "hard", 1337) not in jobs and ("sra-seg-ref", "mild", 1337) in jobs
+
+
+def test_progress_of_a_run_comes_from_its_events(tmp_path):
+    import json
+
+    events = [{"event": "stage", "stage": "pretrain", "time": 100.0},
+              {"event": "progress", "stage": "pretrain", "iteration": 100, "total": 200, "time": 160.0},
+              {"event": "validation", "stage": "pretrain", "iteration": 100, "mean_dice": 0.5, "best_dice": 0.5,
+               "time": 170.0},
+              {"event": "validation", "stage": "pretrain", "iteration": 200, "mean_dice": 0.4, "best_dice": 0.5,
+               "time": 220.0}]
+    (tmp_path / "events.jsonl").write_text("\n".join(json.dumps(e) for e in events) + "\n{\"event\": \"prog")
+    state = bench.run_progress(tmp_path)
+    assert (state["stage"], state["iteration"], state["total"], state["finished"]) == ("pretrain", 100, 200, False)
+    assert state["validation"]["pretrain"] == {"iteration": 200, "last": 0.4, "best": 0.5}
+    assert state["wall_minutes"] == 2.0
+    assert bench.run_progress(tmp_path / "not-started") is None
+
+
+def test_a_one_seed_table_shows_no_spread_and_the_cpu_minutes(tmp_path):
+    def rec(key, dice):
+        per_class = {"LV": {m: dice for m in bench.METRICS}}
+        return {"row": key, "seed": 1337, "per_class": per_class, "mean": dict(per_class["LV"]), "minutes": 3.0,
+                "cpu_minutes": 5.0}
+
+    base, row = [rec("supervised", 0.80)], [rec("sra-no-sa", 0.85)]
+    results = {"supervised": {"records": base, "aggregate": bench.aggregate(base)},
+               "sra-no-sa": {"records": row, "aggregate": bench.aggregate(row),
+                             "paired_dice": bench.paired(row, base), "paired_hd95": bench.paired(row, base, "hd95")}}
+    text = bench.write_table(tmp_path / "t.md", {"mild": results}, "caption")
+    line = next(l for l in text.splitlines() if l.startswith("| SRA-Seg without SA"))
+    assert "±" not in line and "nan" not in line
+    assert "+5.00 (1 seed)" in line and line.rstrip(" |").endswith("5.0")
+    assert "CPU min/run" in text
