@@ -533,6 +533,9 @@ def main(argv=None) -> int:
                + (f", overrides {', '.join(args.set)}" if args.set else "") + "; test split scored on "
                f"whole volumes, mean over classes{spread_note}; machine: {machine()}; "
                f"{sum(r['minutes'] for r in all_records):.0f} min of training in all{cpu_note}."
+               + (f" {sum(bool(r.get('resumed')) for r in all_records)} run(s) were interrupted and continued from "
+                  "their last checkpoint: their minutes count only the continued part."
+                  if any(r.get("resumed") for r in all_records) else "")
                + (" The reference SRA-Seg row runs without its SA term: the released term sends no gradient and "
                   "draws no random numbers, so it trains identically (tested)." if "sra-seg-ref" in only else "")
                + (" **The studio SA rows used an UNTRAINED DINOv2 encoder** (no weights can be downloaded here; pass "
@@ -541,7 +544,7 @@ def main(argv=None) -> int:
     print(write_table(stem.with_suffix(".md"), tables, caption))
     (stem.with_suffix(".json")).write_text(json.dumps({"caption": caption, "tables": tables}, indent=2))
     write_plot(stem.with_suffix(".png"), tables, f"Phantom benchmark ({args.size}): paired Dice gain over "
-                                                 f"supervised only, {args.seeds} seeds")
+                                                 f"supervised only, {args.seeds} seed{'' if args.seeds == 1 else 's'}")
     print(f"wrote {stem}.md / .json / .png")
     return 0
 
