@@ -338,22 +338,32 @@ class SliceCanvas(pg.GraphicsView):
             return
         a.fill_click((s.z, r, c), self.active_class or 1)
 
-    def _scribble_drag(self, ev) -> None:
-        s = self.session
-        if not self.editable or s.image is None or self.assist is None:
-            return
+    def _drag_segment(self, ev, begin) -> list[tuple[float, float]] | None:
+        """The (from, to) pixels this step of a brush or scribble drag draws, or None when the drag must not draw (it
+        began where no edit is allowed). ``begin()`` runs when an editable drag starts. The outline follows either
+        way."""
         point = self.view.mapSceneToView(ev.scenePos())
         self._update_brush_outline(point)
         here = self._to_pixel(point)
         if ev.isStart():
-            if not s.can_edit():
-                return
-            self._scribble = []
+            self._last_point = None   # a refused start must not let the next move draw from here
+            if not self.session.can_edit():
+                return None
+            begin()
             self._last_point = self._to_pixel(self.view.mapSceneToView(ev.buttonDownScenePos()))
         if self._last_point is None:
+            return None
+        segment, self._last_point = [self._last_point, here], here
+        return segment
+
+    def _scribble_drag(self, ev) -> None:
+        s = self.session
+        if not self.editable or s.image is None or self.assist is None:
             return
-        self._scribble_dab([self._last_point, here], live=True)
-        self._last_point = here
+        segment = self._drag_segment(ev, lambda: setattr(self, "_scribble", []))
+        if segment is None:
+            return
+        self._scribble_dab(segment, live=True)
         if ev.isFinish():
             background = bool(ev.modifiers() & Qt.KeyboardModifier.ShiftModifier)
             self.finish_scribble(background=background)
@@ -463,20 +473,12 @@ class SliceCanvas(pg.GraphicsView):
 
     # --- tools ------------------------------------------------------------------------------------------------------
     def _paint_drag(self, ev) -> None:
-        s = self.session
-        if not self.editable or s.image is None:
+        if not self.editable or self.session.image is None:
             return
-        point = self.view.mapSceneToView(ev.scenePos())
-        self._update_brush_outline(point)
-        here = self._to_pixel(point)
-        if ev.isStart():
-            if not s.can_edit():
-                return
-            self._stroke, self._last_point = None, self._to_pixel(self.view.mapSceneToView(ev.buttonDownScenePos()))
-            self._dab([self._last_point, here])
-        elif self._last_point is not None:
-            self._dab([self._last_point, here])
-        self._last_point = here
+        segment = self._drag_segment(ev, lambda: setattr(self, "_stroke", None))
+        if segment is None:
+            return
+        self._dab(segment)
         if ev.isFinish():
             self._finish_stroke()
 

@@ -199,3 +199,56 @@ def test_the_readout_follows_a_keyboard_slice_change_a_fill_and_an_undo(opened):
     assert "label LV" in opened.readout.text()
     s.history.undo()
     assert "label background" in opened.readout.text()
+
+
+class _Drag:
+    """The parts of pyqtgraph's MouseDragEvent the canvas reads: a left drag from ``start`` to ``here`` (scene)."""
+
+    def __init__(self, start, here, *, first=False, last=False):
+        self._start, self._here, self._first, self._last = start, here, first, last
+
+    def scenePos(self):
+        return self._here
+
+    def buttonDownScenePos(self):
+        return self._start
+
+    def isStart(self):
+        return self._first
+
+    def isFinish(self):
+        return self._last
+
+    def modifiers(self):
+        return Qt.KeyboardModifier.NoModifier
+
+
+def _drag_across(canvas, rows_cols):
+    from PySide6.QtCore import QPointF
+
+    sy, sx = canvas._spacing_yx()
+    scene = [canvas.view.mapViewToScene(QPointF(c * sx, r * sy)) for r, c in rows_cols]
+    for i, here in enumerate(scene):
+        canvas._paint_drag(_Drag(scene[0], here, first=i == 0, last=i == len(scene) - 1))
+
+
+def test_a_brush_drag_paints_along_its_path(opened):
+    s, canvas = opened.session, opened.canvas
+    opened.tools.select_class(2)
+    canvas.set_tool("brush")
+    before = s.labels()[s.z].copy()
+    r, c = centre(opened)
+    _drag_across(canvas, [(r, c - 10), (r, c), (r, c + 10)])
+    assert np.all(s.labels()[s.z][int(r), int(c) - 8:int(c) + 8] == 2)
+    assert not np.array_equal(s.labels()[s.z], before)
+
+
+def test_a_brush_drag_that_starts_where_editing_is_refused_paints_nothing_later(opened, monkeypatch):
+    s, canvas = opened.session, opened.canvas
+    opened.tools.select_class(2)
+    canvas.set_tool("brush")
+    before = s.labels()[s.z].copy()
+    monkeypatch.setattr(s, "can_edit", lambda: False)   # a read-only project refuses at the drag's start
+    r, c = centre(opened)
+    _drag_across(canvas, [(r, c - 10), (r, c - 5), (r, c), (r, c + 10)])
+    assert np.array_equal(s.labels()[s.z], before)
